@@ -1,0 +1,167 @@
+"""Vector fields f(y): the right-hand sides that the integrators step along.
+
+A block is an integrator applied to a vector field (see ``integrators.py``): the field
+owns the weights and computes f(y); the integrator decides how many times f is
+evaluated and how the results are combined. Adding a field never touches an
+integrator, and vice versa.
+
+Math is written for a column vector y ∈ R^w. Keras stores kernels as (n_in, n_out) and
+multiplies row vectors from the right, so the matrix K of the math is stored as Kᵀ;
+with members, every weight carries a leading members axis (see ``members.py``).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from resnet_stability.layers.members import (
+    members_matmul,
+    members_matmul_transposed,
+    per_member_initializer,
+    validate_members,
+)
+
+PACKAGE = "resnet_stability"
+#: Named in error messages; any name ``keras.activations.get`` knows is accepted.
+COMMON_ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "silu", "softplus", "leaky_relu", "linear")
+
+
+def resolve_activation(activation):
+    """Return (callable, serialisable identifier) for an activation name or callable."""
+    if callable(activation):
+        return activation, keras.activations.serialize(activation)
+    if not isinstance(activation, str):
+        raise ValueError(f"activation must be a name such as 'relu', got {activation!r}")
+    try:
+        fn = keras.activations.get(activation)
+    except (ValueError, TypeError):
+        fn = None
+    if fn is None:
+        allowed = ", ".join(COMMON_ACTIVATIONS)
+        raise ValueError(f"unknown activation {activation!r}; allowed: a Keras activation name such as {allowed}")
+    return fn, activation
+
+
+class VectorField(keras.layers.Layer):
+    """Base class: weights with an optional members axis, f(y) in ``call``.
+
+    ``seeds`` holds one seed per member (one seed without members); weight ``tag`` of
+    member m is initialised with ``derive_seed(seeds[m], tag)``.
+    """
+
+    def __init__(
+        self,
+        activation="relu",
+        members=None,
+        seeds=(0,),
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.members = validate_members(members)
+        self.activation_fn, self.activation = resolve_activation(activation)
+        self.seeds = [int(s) for s in seeds]
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def _weight(self, name, shape, initializer, trainable=True):
+        full_shape = shape if self.members is None else (self.members,) + tuple(shape)
+        return self.add_weight(
+            name=name,
+            shape=full_shape,
+            initializer=per_member_initializer(initializer, self.seeds, name, self.members),
+            trainable=trainable,
+        )
+
+    def _matmul(self, x, kernel):
+        return members_matmul(x, kernel, self.members)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            activation=self.activation,
+            members=self.members,
+            seeds=list(self.seeds),
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TwoLayerField(VectorField):
+    """f(y) = K2 σ(K1 y + b1) + b2, with K1, K2 ∈ R^{w×w} and b1, b2 ∈ R^w."""
+
+    def build(self, input_shape):
+        width = int(input_shape[-1])
+        self.kernel1 = self._weight("kernel1", (width, width), self.kernel_initializer)
+        self.bias1 = self._weight("bias1", (width,), self.bias_initializer)
+        self.kernel2 = self._weight("kernel2", (width, width), self.kernel_initializer)
+        self.bias2 = self._weight("bias2", (width,), self.bias_initializer)
+
+    def call(self, y, training=None):
+        hidden = self.activation_fn(self._matmul(y, self.kernel1) + self.bias1)
+        return self._matmul(hidden, self.kernel2) + self.bias2
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ShrinkageField(VectorField):
+    """f(y) = −(K1ᵀ σ(K1 y + b1) + b2): one matrix K1 used twice.
+
+    Its Jacobian −K1ᵀ diag(σ'(K1 y + b1)) K1 is symmetric negative semi-definite for any
+    monotone σ (Zhang & Wynter, Prop. 2), so forward Euler steps contract.
+    """
+
+    def build(self, input_shape):
+        width = int(input_shape[-1])
+        self.kernel1 = self._weight("kernel1", (width, width), self.kernel_initializer)
+        self.bias1 = self._weight("bias1", (width,), self.bias_initializer)
+        self.bias2 = self._weight("bias2", (width,), self.bias_initializer)
+
+    def call(self, y, training=None):
+        hidden = self.activation_fn(self._matmul(y, self.kernel1) + self.bias1)
+        return -(members_matmul_transposed(hidden, self.kernel1, self.members) + self.bias2)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BatchNormField(VectorField):
+    """f(y) = BN2(K2 σ(BN1(K1 y))), no biases (BN's β plays their part).
+
+    BN(z) = γ (z − μ) / sqrt(σ² + ε) + β per feature, with μ, σ² the batch mean and
+    (biased) variance in training and moving averages (momentum 0.99, ε = 1e-3, as
+    ``keras.layers.BatchNormalization``) in inference. γ starts at 1, β at 0. With
+    members, statistics are taken over the batch axis only, per member and feature, so
+    members never mix.
+    """
+
+    momentum = 0.99
+    epsilon = 1e-3
+
+    def build(self, input_shape):
+        width = int(input_shape[-1])
+        self.kernel1 = self._weight("kernel1", (width, width), self.kernel_initializer)
+        self.kernel2 = self._weight("kernel2", (width, width), self.kernel_initializer)
+        for index in (1, 2):
+            setattr(self, f"gamma{index}", self._weight(f"gamma{index}", (width,), "ones"))
+            setattr(self, f"beta{index}", self._weight(f"beta{index}", (width,), "zeros"))
+            for stat, init in (("moving_mean", "zeros"), ("moving_variance", "ones")):
+                name = f"{stat}{index}"
+                setattr(self, name, self._weight(name, (width,), init, trainable=False))
+
+    def _normalize(self, z, index, training):
+        moving_mean = getattr(self, f"moving_mean{index}")
+        moving_variance = getattr(self, f"moving_variance{index}")
+        if training:
+            mean, variance = ops.moments(z, axes=[0])
+            moving_mean.assign(self.momentum * moving_mean + (1 - self.momentum) * mean)
+            moving_variance.assign(self.momentum * moving_variance + (1 - self.momentum) * variance)
+        else:
+            mean, variance = moving_mean, moving_variance
+        scale = getattr(self, f"gamma{index}") * ops.rsqrt(variance + self.epsilon)
+        return (z - mean) * scale + getattr(self, f"beta{index}")
+
+    def call(self, y, training=None):
+        hidden = self.activation_fn(self._normalize(self._matmul(y, self.kernel1), 1, training))
+        return self._normalize(self._matmul(hidden, self.kernel2), 2, training)

@@ -1,0 +1,77 @@
+"""Model builder: stem -> ``depth`` blocks -> softmax head, blocks chosen by name."""
+
+from __future__ import annotations
+
+import keras
+
+from resnet_stability.layers import MembersDense, get_block
+from resnet_stability.layers.members import member_seeds, validate_members
+from resnet_stability.seeding import derive_seed
+
+
+def _positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def layer_seeds(seeds: list[int], tag, members: int | None):
+    """Seeds for one layer: ``derive_seed(s_m, tag)`` per member (an int without members)."""
+    derived = [derive_seed(s, *tag) if isinstance(tag, tuple) else derive_seed(s, tag) for s in seeds]
+    return derived[0] if members is None else derived
+
+
+def build_model(
+    input_dim: int,
+    n_classes: int,
+    block: str = "residual",
+    depth: int = 20,
+    width: int | None = None,
+    h=0.1,
+    members: int | None = None,
+    seed=None,
+    activation="relu",
+    name: str | None = None,
+    **block_kwargs,
+) -> keras.Model:
+    """Build stem -> ``depth`` blocks of type ``block`` -> softmax head.
+
+    - stem: a linear ``MembersDense`` from ``input_dim`` to ``width``; the identity when
+      ``input_dim == width`` (so 2-D data can be watched directly in feature space);
+    - ``depth`` blocks named ``block_0`` ... from the block registry
+      (:data:`resnet_stability.layers.BLOCKS`), each with step ``h``;
+    - head: ``MembersDense(n_classes, activation="softmax")``.
+
+    With ``members=M`` the model maps (batch, M, input_dim) to (batch, M, n_classes):
+    M independent networks. ``h`` may then hold one value per member, and ``seed`` one
+    int per member; member m equals the standalone model built with seed ``seeds[m]``
+    (an int ``seed`` gives member m the seed ``derive_seed(seed, "member", m)``).
+    Extra keyword arguments go to every block (e.g. ``kernel_initializer``).
+    """
+    input_dim = _positive_int("input_dim", input_dim)
+    n_classes = _positive_int("n_classes", n_classes, minimum=2)
+    depth = _positive_int("depth", depth, minimum=0)
+    width = input_dim if width is None else _positive_int("width", width)
+    members = validate_members(members)
+    block_class = get_block(block)
+    seeds = member_seeds(seed, members)
+
+    shape = (input_dim,) if members is None else (members, input_dim)
+    inputs = keras.Input(shape=shape, name="features")
+    state = inputs
+    if input_dim != width:
+        state = MembersDense(width, members=members, seed=layer_seeds(seeds, "stem", members), name="stem")(state)
+    for index in range(depth):
+        layer = block_class(
+            h=h,
+            activation=activation,
+            members=members,
+            seed=layer_seeds(seeds, ("block", index), members),
+            name=f"block_{index}",
+            **block_kwargs,
+        )
+        state = layer(state)
+    outputs = MembersDense(
+        n_classes, activation="softmax", members=members, seed=layer_seeds(seeds, "head", members), name="head"
+    )(state)
+    return keras.Model(inputs, outputs, name=name or f"{block}_depth{depth}")

@@ -1,0 +1,32 @@
+"""Install resnet_stability; the top-level data/ folder ships as resnet_stability/shipped_data."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+RUNTIME = [
+    "tensorflow>=2.16,<2.22",
+    "keras>=3.3,<4",
+    "numpy>=1.26",
+    "scikit-learn>=1.3,<2",
+    "pandas>=2.0,<4",
+    "ucimlrepo>=0.0.7",
+    "matplotlib>=3.7,<4",
+]
+DATA_FILES = [str(p.relative_to(HERE / "data")) for p in (HERE / "data").rglob("*") if p.is_file()]
+
+setup(
+    name="resnet_stability",
+    version="0.1.0",
+    description="Stability and accuracy of ODE-inspired residual networks (Zhang & Wynter reproduction)",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["resnet_stability", "resnet_stability.*"]) + ["resnet_stability.shipped_data"],
+    package_dir={"resnet_stability.shipped_data": "data"},
+    package_data={"resnet_stability.shipped_data": DATA_FILES},
+    install_requires=RUNTIME,
+    extras_require={"test": ["pytest>=8,<10"]},
+)

@@ -1,0 +1,335 @@
+"""Tests for ``build_model``: the generic battery at model level, for every block.
+
+Every registered block (``block_name`` fixture in ``conftest.py``, iterated from
+``sorted(BLOCKS)`` at collection time) is built into a tiny stem -> blocks -> softmax
+model, with and without a members axis, and checked for shapes, `.keras` save/load,
+a training step, members equivalence (weights, predictions and updates), determinism
+and argument errors. The last section checks the builder's own structure facts.
+"""
+
+from __future__ import annotations
+
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from resnet_stability.layers import BLOCKS, MembersDense
+from resnet_stability.models import build_model
+from resnet_stability.seeding import derive_seed
+
+INPUT_DIM = 4
+WIDTH = 5
+N_CLASSES = 3
+DEPTH = 2
+BATCH = 8
+M = 3
+H_MEMBERS = [0.1, 0.5, 1.0]
+SEEDS = [101, 202, 303]
+
+
+def make_model(block_name, members=None, h=None, seed=None, **kwargs):
+    if h is None:
+        h = 0.5 if members is None else list(H_MEMBERS)
+    if seed is None:
+        seed = 1 if members is None else list(SEEDS)
+    settings = dict(input_dim=INPUT_DIM, n_classes=N_CLASSES, depth=DEPTH, width=WIDTH)
+    settings.update(kwargs)
+    return build_model(block=block_name, h=h, members=members, seed=seed, **settings)
+
+
+def features(rng, members, input_dim=INPUT_DIM, batch=BATCH):
+    shape = (batch, input_dim) if members is None else (batch, members, input_dim)
+    return rng.normal(size=shape).astype("float32")
+
+
+def labels(rng, members, batch=BATCH):
+    shape = (batch,) if members is None else (batch, members)
+    return rng.integers(0, N_CLASSES, size=shape)
+
+
+def predict(model, x, training=False):
+    return np.asarray(model(tf.constant(x), training=training))
+
+
+def summed_member_loss(y, probs):
+    """Mean over the batch, summed over members (each member sees its own gradient)."""
+    per_sample = keras.losses.sparse_categorical_crossentropy(y, probs)
+    per_member = tf.reduce_mean(per_sample, axis=0)
+    return tf.reduce_sum(per_member)
+
+
+def sgd_step(model, x, y, learning_rate=0.1):
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+    with tf.GradientTape() as tape:
+        loss = summed_member_loss(tf.constant(y), model(tf.constant(x), training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return float(loss)
+
+
+def member_weights(model, m):
+    return [np.asarray(w)[m] for w in model.get_weights()]
+
+
+# ----------------------------------------------------------------------------- 1. shapes
+
+
+def test_model_output_is_a_probability_per_class(block_name, members, rng):
+    model = make_model(block_name, members)
+    expected = (None, N_CLASSES) if members is None else (None, M, N_CLASSES)
+    assert tuple(model.output_shape) == expected
+    x = features(rng, members)
+    for training in (False, True):
+        probs = predict(model, x, training)
+        assert probs.shape == (BATCH,) + expected[1:]
+        assert np.all(probs >= 0.0) and np.all(probs <= 1.0)
+        np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-6, rtol=0)
+
+
+# ----------------------------------------------------------------------------- 2-3. serialisation
+
+
+def test_model_config_round_trip(block_name, members, rng, perturb_weights):
+    model = perturb_weights(make_model(block_name, members))
+    clone = keras.Model.from_config(model.get_config())
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+    assert [type(layer) for layer in clone.layers] == [type(layer) for layer in model.layers]
+    for a, b in zip(clone.layers, model.layers):
+        assert a.get_config() == b.get_config()
+    clone.set_weights(model.get_weights())
+    x = features(rng, members)
+    np.testing.assert_allclose(predict(clone, x), predict(model, x), atol=1e-6, rtol=0)
+
+
+def test_saved_model_loads_and_predicts_identically(block_name, members, rng, tmp_path, perturb_weights):
+    # perturbed weights: a loader that re-initialised from the seeds would be caught
+    model = perturb_weights(make_model(block_name, members))
+    path = tmp_path / f"{block_name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
+    assert loaded.get_layer("block_0").get_config()["h"] == model.get_layer("block_0").get_config()["h"]
+    assert len(loaded.weights) == len(model.weights)
+    for a, b in zip(loaded.weights, model.weights):
+        assert a.path == b.path
+        np.testing.assert_array_equal(np.asarray(a.numpy()), np.asarray(b.numpy()))
+    x = features(rng, members)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6, rtol=0)
+
+
+# ----------------------------------------------------------------------------- 4. training
+
+
+def test_one_sgd_step_changes_every_trainable_weight(block_name, members, rng):
+    model = make_model(block_name, members)
+    before = {v.path: np.asarray(v.numpy()) for v in model.weights}
+    loss = sgd_step(model, features(rng, members), labels(rng, members))
+    assert np.isfinite(loss)
+
+    count = 1 if members is None else members
+    for variable in model.trainable_variables:
+        old, new = before[variable.path], np.asarray(variable.numpy())
+        for m in range(count):
+            o, n = (old, new) if members is None else (old[m], new[m])
+            assert np.any(np.abs(n - o) > 1e-7), f"{variable.path} (member {m}) did not change"
+    # non-trainable state (batch norm's moving statistics) follows the training-mode pass
+    for variable in model.non_trainable_variables:
+        assert np.any(np.asarray(variable.numpy()) != before[variable.path]), variable.path
+
+
+def test_train_on_batch_changes_every_trainable_weight(block_name, rng):
+    model = make_model(block_name, M)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="sparse_categorical_crossentropy")
+    before = [np.asarray(v.numpy()) for v in model.trainable_variables]
+    loss = model.train_on_batch(features(rng, M), labels(rng, M))
+    assert np.isfinite(loss)
+    for variable, old in zip(model.trainable_variables, before):
+        new = np.asarray(variable.numpy())
+        for m in range(M):
+            assert np.any(np.abs(new[m] - old[m]) > 1e-7), f"{variable.path} (member {m}) did not change"
+
+
+# ----------------------------------------------------------------------------- 5. h -> 0
+
+
+def test_vanishing_step_model_is_the_head_alone(block_name, members, rng, perturb_weights):
+    """With input_dim == width there is no stem; with h -> 0 the blocks vanish too."""
+    tiny = 1e-7 if members is None else [1e-7] * members
+    model = perturb_weights(make_model(block_name, members, h=tiny, input_dim=WIDTH))
+    x = features(rng, members, input_dim=WIDTH)
+    head = model.get_layer("head")
+    expected = np.asarray(head(tf.constant(x)))
+    for training in (False, True):
+        np.testing.assert_allclose(predict(model, x, training), expected, atol=1e-5, rtol=0)
+
+
+# ----------------------------------------------------------------------------- 6. members
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
+def test_members_model_equals_standalone_models(block_name, rng, training):
+    ensemble = make_model(block_name, M, h=H_MEMBERS, seed=SEEDS)
+    singles = [make_model(block_name, None, h=H_MEMBERS[m], seed=SEEDS[m]) for m in range(M)]
+    # same initial weights, variable by variable
+    for m in range(M):
+        assert len(singles[m].weights) == len(ensemble.weights)
+        for a, b in zip(member_weights(ensemble, m), singles[m].get_weights()):
+            np.testing.assert_array_equal(a, b)
+    # same predictions
+    x = features(rng, M)
+    out = predict(ensemble, x, training)
+    for m in range(M):
+        np.testing.assert_allclose(out[:, m], predict(singles[m], x[:, m], training), atol=1e-6, rtol=0)
+
+
+def test_members_model_takes_the_same_sgd_step_as_standalone_models(block_name, rng):
+    ensemble = make_model(block_name, M, h=H_MEMBERS, seed=SEEDS)
+    singles = [make_model(block_name, None, h=H_MEMBERS[m], seed=SEEDS[m]) for m in range(M)]
+    x, y = features(rng, M), labels(rng, M)
+    sgd_step(ensemble, x, y)
+    for m in range(M):
+        sgd_step(singles[m], x[:, m], y[:, m])
+        for a, b in zip(member_weights(ensemble, m), singles[m].get_weights()):
+            np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
+def test_members_model_does_not_mix_members(block_name, rng, training):
+    model = make_model(block_name, M)
+    x = features(rng, M)
+    shifted = x.copy()
+    shifted[:, 0] = 10.0 * shifted[:, 0] + 5.0
+    out, out_shifted = predict(model, x, training), predict(model, shifted, training)
+    assert np.max(np.abs(out_shifted[:, 0] - out[:, 0])) > 1e-4
+    np.testing.assert_allclose(out_shifted[:, 1:], out[:, 1:], atol=1e-7, rtol=0)
+
+
+def test_int_seed_gives_member_m_the_derived_seed(block_name):
+    ensemble = make_model(block_name, M, seed=9)
+    for m in range(M):
+        single = make_model(block_name, None, h=H_MEMBERS[m], seed=derive_seed(9, "member", m))
+        for a, b in zip(member_weights(ensemble, m), single.get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+# ----------------------------------------------------------------------------- 8. errors
+
+
+def test_unknown_block_name_lists_the_allowed_names():
+    with pytest.raises(ValueError, match=r"unknown block 'no_such_block'") as info:
+        build_model(INPUT_DIM, N_CLASSES, block="no_such_block", depth=1)
+    message = str(info.value)
+    for name in sorted(BLOCKS):
+        assert name in message
+
+
+def test_unknown_activation_is_rejected(block_name):
+    with pytest.raises(ValueError, match=r"unknown activation 'no_such_activation'"):
+        make_model(block_name, activation="no_such_activation")
+
+
+BAD_SIZES = [
+    ("depth", -1),
+    ("depth", 2.5),
+    ("depth", "3"),
+    ("depth", True),
+    ("depth", None),
+    ("width", 0),
+    ("width", -3),
+    ("width", 4.0),
+    ("n_classes", 1),
+    ("n_classes", 0),
+    ("n_classes", 2.5),
+    ("input_dim", 0),
+    ("input_dim", 4.5),
+]
+
+
+@pytest.mark.parametrize("argument, bad", [pytest.param(a, b, id=f"{a}={b!r}") for a, b in BAD_SIZES])
+def test_invalid_size_arguments_are_rejected(argument, bad):
+    settings = dict(input_dim=INPUT_DIM, n_classes=N_CLASSES, depth=DEPTH, width=WIDTH)
+    settings[argument] = bad
+    with pytest.raises(ValueError, match=rf"{argument} must be an integer >= \d+, got {re.escape(repr(bad))}"):
+        build_model(block=sorted(BLOCKS)[0], **settings)
+
+
+def test_members_h_and_seed_lists_must_match_members(block_name):
+    with pytest.raises(ValueError, match=r"h has 2 values but members=3"):
+        make_model(block_name, M, h=[0.1, 0.2])
+    with pytest.raises(ValueError, match=r"seed has 4 values but members=3"):
+        make_model(block_name, M, seed=[1, 2, 3, 4])
+    with pytest.raises(ValueError, match=r"h must be a finite number > 0"):
+        make_model(block_name, M, h=[0.1, -0.2, 0.3])
+
+
+# ----------------------------------------------------------------------------- 9. determinism
+
+
+def test_same_seed_same_model_different_seed_different_model(block_name, members):
+    seed_a = 5 if members is None else [5, 6, 7]
+    seed_b = 8 if members is None else [8, 9, 10]
+    first = make_model(block_name, members, seed=seed_a)
+    again = make_model(block_name, members, seed=seed_a)
+    other = make_model(block_name, members, seed=seed_b)
+    for a, b in zip(first.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    kernels = [i for i, v in enumerate(first.weights) if v.name.startswith("kernel")]
+    assert len(kernels) >= DEPTH + 2  # stem, every block, head
+    for i in kernels:
+        assert np.max(np.abs(first.get_weights()[i] - other.get_weights()[i])) > 1e-3, first.weights[i].path
+
+
+# ----------------------------------------------------------------------------- build_model structure
+
+
+def test_stem_is_identity_when_input_dim_equals_width(block_name, rng):
+    model = make_model(block_name, input_dim=WIDTH, width=WIDTH)
+    assert [layer.name for layer in model.layers] == ["features"] + [f"block_{i}" for i in range(DEPTH)] + ["head"]
+    with pytest.raises(ValueError):
+        model.get_layer("stem")
+    # width=None means width = input_dim, and depth 0 leaves the head alone
+    bare = make_model(block_name, input_dim=WIDTH, width=None, depth=0)
+    assert [layer.name for layer in bare.layers] == ["features", "head"]
+    x = features(rng, None, input_dim=WIDTH)
+    kernel, bias = bare.get_layer("head").get_weights()
+    logits = x @ kernel + bias
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(predict(bare, x), expected, atol=1e-6, rtol=0)
+
+
+def test_stem_is_a_linear_layer_when_input_dim_differs(block_name, members):
+    model = make_model(block_name, members, input_dim=INPUT_DIM, width=WIDTH)
+    stem = model.get_layer("stem")
+    assert isinstance(stem, MembersDense)
+    assert stem.units == WIDTH and stem.activation is None
+    lead = () if members is None else (M,)
+    assert tuple(stem.kernel.shape) == lead + (INPUT_DIM, WIDTH)
+    assert tuple(model.get_layer("block_0").output.shape)[1:] == lead + (WIDTH,)
+
+
+@pytest.mark.parametrize("depth", [0, 1, 3])
+def test_model_has_exactly_depth_blocks(block_name, members, depth):
+    model = make_model(block_name, members, depth=depth)
+    blocks = [layer for layer in model.layers if isinstance(layer, BLOCKS[block_name])]
+    assert [layer.name for layer in blocks] == [f"block_{i}" for i in range(depth)]
+    expected_h = 0.5 if members is None else H_MEMBERS
+    assert all(layer.get_config()["h"] == expected_h for layer in blocks)
+    assert all(layer.members == members for layer in blocks)
+    assert model.name == f"{block_name}_depth{depth}"
+
+
+def test_extra_keyword_arguments_reach_every_block(block_name, members):
+    model = make_model(block_name, members, kernel_initializer="zeros", activation="tanh")
+    for i in range(DEPTH):
+        block = model.get_layer(f"block_{i}")
+        assert block.get_config()["activation"] == "tanh"
+        kernels = [v for v in block.weights if v.name.startswith("kernel")]
+        assert kernels and all(np.all(np.asarray(v.numpy()) == 0.0) for v in kernels)
+    # stem and head keep their own (non-zero) Glorot kernels
+    assert np.any(model.get_layer("stem").get_weights()[0] != 0.0)
+    assert np.any(model.get_layer("head").get_weights()[0] != 0.0)
