@@ -1,0 +1,67 @@
+"""Choosing where a sweep trains: CPU, GPU, or whichever TensorFlow finds."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import platform
+import sys
+
+DEVICE_CHOICES = ("auto", "cpu", "gpu")
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceInfo:
+    kind: str  # "cpu" or "gpu"
+    tf_name: str  # for tf.device, e.g. "/GPU:0"
+    description: str  # human readable, recorded in results
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence file descriptor 2 for the duration (TensorFlow's C++ start-up lines).
+
+    TensorFlow 2.21 writes "Could not find cuda drivers..." and absl notices straight to
+    the process's stderr at import and device discovery, ignoring TF_CPP_MIN_LOG_LEVEL.
+    The CLI wraps those two moments so that its own output (and its one-line errors)
+    stay readable; Python exceptions still propagate after the descriptor is restored.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def select_device(choice: str = "auto") -> DeviceInfo:
+    """Pick the training device. Call before TensorFlow touches a GPU.
+
+    - ``cpu``: hide every GPU from TensorFlow and train on the CPU;
+    - ``gpu``: the first GPU TensorFlow sees; RuntimeError if it sees none;
+    - ``auto``: the first GPU if TensorFlow sees one, else the CPU.
+    """
+    if choice not in DEVICE_CHOICES:
+        raise ValueError(f"unknown device {choice!r}; allowed: {', '.join(DEVICE_CHOICES)}")
+    with quiet_native_stderr():
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+    if choice == "cpu" and gpus:
+        tf.config.set_visible_devices([], "GPU")
+        gpus = []
+    if choice == "gpu" and not gpus:
+        raise RuntimeError(
+            "--device gpu: TensorFlow sees no GPU (tf.config.list_physical_devices('GPU') is empty); "
+            "install a CUDA-enabled TensorFlow (pip install 'tensorflow[and-cuda]') or use --device cpu"
+        )
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return DeviceInfo("gpu", "/GPU:0", f"GPU:0 {details.get('device_name', 'unknown GPU')}")
+    cores = os.cpu_count() or 1
+    return DeviceInfo("cpu", "/CPU:0", f"CPU:0 {platform.machine()} ({cores} cores)")

@@ -1,0 +1,275 @@
+"""The sweep engine: train every (h, trial) of a (dataset, block) cell as ONE model.
+
+M = len(h grid) × trials independent networks share one Keras model whose weights all
+carry a leading members axis (see :mod:`resnet_stability.layers.members`); one
+optimiser step advances all of them. What makes member m the same network as a
+standalone ``build_model`` trained alone (tested in ``tests/test_engine.py``):
+
+- its own weights, initialised from its own seed exactly as the standalone model;
+- its own train/test split, standardisation (train statistics only), shuffle order
+  and h; the batch fed to the model is (batch, M, features), slice m from member m's
+  training rows;
+- the loss is the SUM of the members' mean cross-entropies, so each member's
+  gradient is exactly its own (never averaged over members); optimisers used here
+  are element-wise (no global clipping), so Adam/SGD see each member's own gradient.
+
+Divergence is data, not a crash: after every step a member whose loss or updated
+weights are not finite is marked diverged, its weights (and batch-norm statistics)
+are put back to their last finite values and never updated again; the others train
+on. Its accuracy is still measured from its predictions (non-finite outputs count as
+wrong).
+
+This module runs on the TensorFlow backend (``tf.function``, ``tf.GradientTape``);
+layers themselves use ``keras.ops`` only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from resnet_stability.data import Dataset, fit_standardizer, split_indices
+from resnet_stability.experiment import ExperimentSpec
+from resnet_stability.models import build_model
+from resnet_stability.seeding import derive_seed
+
+EVAL_CHUNK = 2048  # rows per prediction call
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MemberPlan:
+    """Everything that makes one member (one trained network) what it is."""
+
+    h: float
+    trial: int
+    seed: int  # weight initialisation (build_model's seed)
+    split_seed: int
+    shuffle_seed: int
+    train_idx: np.ndarray  # dataset rows
+    test_idx: np.ndarray
+    mean: np.ndarray  # standardiser fitted on train_idx only
+    scale: np.ndarray
+
+
+def plan_members(dataset: Dataset, spec: ExperimentSpec, block: str) -> list[MemberPlan]:
+    """One :class:`MemberPlan` per (h, trial) of ``spec``, in member order."""
+    plans = []
+    splits = {}
+    for h, trial in spec.members():
+        split_seed = spec.split_seed(trial)
+        if trial not in splits:
+            train_idx, test_idx = split_indices(dataset.y, spec.test_size, split_seed, dataset.test_mask)
+            mean, scale = fit_standardizer(dataset.X[train_idx], dataset.numeric_mask)
+            splits[trial] = (train_idx, test_idx, mean, scale)
+        train_idx, test_idx, mean, scale = splits[trial]
+        seed = spec.member_seed(block, h, trial)
+        plans.append(
+            MemberPlan(h, trial, seed, split_seed, derive_seed(seed, "shuffle"), train_idx, test_idx, mean, scale)
+        )
+    return plans
+
+
+class BatchOrder:
+    """Per-member shuffle orders: ``next_epoch()`` -> (n_train, M) dataset row indices.
+
+    Member m's order for epoch e is ``train_idx[rng_m.permutation(n_train)]`` with
+    ``rng_m = numpy.random.default_rng(shuffle_seed_m)`` drawn once per epoch, so a
+    standalone run of one plan (``BatchOrder([plan])``) sees exactly member m's batches.
+    Batch s of an epoch is rows ``s*batch_size : (s+1)*batch_size`` (the last may be
+    short, as in ``Model.fit``).
+    """
+
+    def __init__(self, plans: list[MemberPlan]):
+        sizes = {len(p.train_idx) for p in plans}
+        if len(sizes) != 1:
+            raise ValueError(f"members have different training-set sizes {sorted(sizes)}")
+        self.plans = plans
+        self.rngs = [np.random.default_rng(p.shuffle_seed) for p in plans]
+
+    def next_epoch(self) -> np.ndarray:
+        columns = [p.train_idx[rng.permutation(len(p.train_idx))] for p, rng in zip(self.plans, self.rngs)]
+        return np.stack(columns, axis=1)
+
+
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    """A Keras optimiser by name with its default settings but the learning rate."""
+    return keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate}})
+
+
+def per_member_loss(labels, probabilities):
+    """Mean sparse cross-entropy over the batch axis: (b, M), (b, M, C) -> (M,)."""
+    return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, probabilities), axis=0)
+
+
+def _member_mask(ok, variable):
+    return tf.reshape(ok, (-1,) + (1,) * (len(variable.shape) - 1))
+
+
+def _finite_per_member(variable, members):
+    return tf.reduce_all(tf.math.is_finite(tf.reshape(variable, (members, -1))), axis=1)
+
+
+@dataclasses.dataclass
+class CellResult:
+    """Per-member outcome of one cell, plus the trained members model."""
+
+    plans: list[MemberPlan]
+    test_accuracy: np.ndarray
+    train_accuracy: np.ndarray
+    final_loss: np.ndarray
+    diverged: np.ndarray
+    diverged_epoch: np.ndarray  # -1 where the member never diverged
+    seconds: float
+    model: keras.Model
+
+
+def train_cell(
+    dataset: Dataset,
+    spec: ExperimentSpec,
+    block: str,
+    *,
+    device: str | None = None,
+    jit_compile: bool = False,
+    on_epoch_end: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+    plans: list[MemberPlan] | None = None,
+) -> CellResult:
+    """Train all members of the (``spec.dataset``, ``block``) cell at once.
+
+    ``on_epoch_end(epoch, mean_loss_per_member, alive)`` is called after each epoch
+    (progress display). ``plans`` overrides :func:`plan_members` (tests).
+    """
+    plans = plan_members(dataset, spec, block) if plans is None else plans
+    members = len(plans)
+    with tf.device(device) if device else contextlib.nullcontext():
+        started = time.perf_counter()
+        model = build_model(
+            dataset.n_features,
+            dataset.n_classes,
+            block,
+            depth=spec.depth,
+            width=spec.width,
+            h=[p.h for p in plans],
+            members=members,
+            seed=[p.seed for p in plans],
+            activation=spec.activation,
+        )
+        optimizer = make_optimizer(spec.optimizer, spec.lr)
+        trainable = model.trainable_variables
+        optimizer.build(trainable)
+        variables = model.variables
+
+        features = tf.constant(dataset.X, tf.float32)
+        labels = tf.constant(dataset.y, tf.int32)
+        mean = tf.constant(np.stack([p.mean for p in plans]), tf.float32)
+        scale = tf.constant(np.stack([p.scale for p in plans]), tf.float32)
+        alive = tf.Variable(tf.ones(members, tf.bool), trainable=False)
+
+        def gather(idx):
+            return (tf.gather(features, idx) - mean) / scale, tf.gather(labels, idx)
+
+        @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+        def train_step(idx):
+            x, y = gather(idx)
+            before = [tf.identity(v.value) for v in variables]
+            with tf.GradientTape() as tape:
+                losses = per_member_loss(y, model(x, training=True))
+                ok = tf.math.is_finite(losses) & alive
+                total = tf.reduce_sum(tf.where(ok, losses, 0.0))
+            optimizer.apply(tape.gradient(total, trainable), trainable)
+            for v in variables:
+                ok = ok & _finite_per_member(v.value, members)
+            for v, old in zip(variables, before):
+                v.assign(tf.where(_member_mask(ok, v), v.value, old))
+            alive.assign(ok)
+            return tf.where(ok, losses, 0.0), ok
+
+        order = BatchOrder(plans)
+        n_train = len(plans[0].train_idx)
+        steps = math.ceil(n_train / spec.batch_size)
+        diverged_epoch = np.full(members, -1)
+        final_loss = np.full(members, np.nan)
+        for epoch in range(spec.epochs):
+            rows = order.next_epoch().astype(np.int32)
+            step_losses = []
+            for s in range(steps):
+                losses, ok = train_step(rows[s * spec.batch_size : (s + 1) * spec.batch_size])
+                step_losses.append(losses)
+            alive_now = alive.numpy()
+            diverged_epoch[(diverged_epoch < 0) & ~alive_now] = epoch
+            final_loss = np.where(alive_now, tf.reduce_mean(tf.stack(step_losses), axis=0).numpy(), np.nan)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, final_loss, alive_now)
+
+        test_accuracy = evaluate_accuracy(model, gather, np.stack([p.test_idx for p in plans], axis=1), labels)
+        train_accuracy = evaluate_accuracy(model, gather, np.stack([p.train_idx for p in plans], axis=1), labels)
+        seconds = time.perf_counter() - started
+    return CellResult(
+        plans=plans,
+        test_accuracy=test_accuracy,
+        train_accuracy=train_accuracy,
+        final_loss=final_loss,
+        diverged=~alive.numpy(),
+        diverged_epoch=diverged_epoch,
+        seconds=seconds,
+        model=model,
+    )
+
+
+def evaluate_accuracy(model, gather, rows: np.ndarray, labels) -> np.ndarray:
+    """Per-member accuracy on ``rows`` (n, M); rows with a non-finite output count as wrong."""
+    correct = np.zeros(rows.shape[1])
+    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    for start in range(0, rows.shape[0], EVAL_CHUNK):
+        x, y = gather(rows[start : start + EVAL_CHUNK].astype(np.int32))
+        probabilities = predict(x)
+        finite = tf.reduce_all(tf.math.is_finite(probabilities), axis=-1)
+        hit = tf.equal(tf.argmax(probabilities, axis=-1, output_type=tf.int32), y) & finite
+        correct += tf.reduce_sum(tf.cast(hit, tf.float64), axis=0).numpy()
+    return correct / rows.shape[0]
+
+
+def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: str) -> pd.DataFrame:
+    """The tidy table rows of one cell: one row per member."""
+    rows = []
+    members = len(result.plans)
+    for m, plan in enumerate(result.plans):
+        rows.append(
+            dict(
+                dataset=spec.dataset,
+                block=block,
+                h=plan.h,
+                trial=plan.trial,
+                test_accuracy=float(result.test_accuracy[m]),
+                train_accuracy=float(result.train_accuracy[m]),
+                final_loss=float(result.final_loss[m]),
+                diverged=bool(result.diverged[m]),
+                diverged_epoch=int(result.diverged_epoch[m]),
+                epochs=spec.epochs,
+                seconds=result.seconds / members,
+                cell_seconds=result.seconds,
+                seed=plan.seed,
+                split_seed=plan.split_seed,
+                n_train=len(plan.train_idx),
+                n_test=len(plan.test_idx),
+                device=device,
+                depth=spec.depth,
+                width=spec.width,
+                batch_size=spec.batch_size,
+                lr=spec.lr,
+                optimizer=spec.optimizer,
+                test_size=spec.test_size,
+                activation=spec.activation,
+                max_rows=spec.max_rows,
+                experiment_seed=spec.seed,
+                config_hash=spec.cell_hash(block),
+            )
+        )
+    return pd.DataFrame(rows)

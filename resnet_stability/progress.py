@@ -1,0 +1,37 @@
+"""A one-line progress bar for training epochs (no dependency beyond the standard library)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class EpochProgress:
+    """``[#####.....] epoch 12/50  loss 0.1234  diverged 0/100  3.2 s``.
+
+    On a terminal the line is redrawn in place; otherwise (logs, CI) it is printed at
+    about every 10% of the epochs and at the end, so logs stay short.
+    """
+
+    def __init__(self, epochs: int, members: int, stream=None, width: int = 24):
+        self.epochs = epochs
+        self.members = members
+        self.stream = stream or sys.stdout
+        self.width = width
+        self.started = time.perf_counter()
+        self.interactive = getattr(self.stream, "isatty", lambda: False)()
+        self.every = max(1, epochs // 10)
+
+    def update(self, epoch: int, mean_loss: float, diverged: int) -> None:
+        done = epoch + 1
+        filled = round(self.width * done / self.epochs)
+        line = (
+            f"    [{'#' * filled}{'.' * (self.width - filled)}] epoch {done}/{self.epochs}"
+            f"  loss {mean_loss:.4f}  diverged {diverged}/{self.members}"
+            f"  {time.perf_counter() - self.started:.1f} s"
+        )
+        if self.interactive:
+            self.stream.write("\r" + line + ("\n" if done == self.epochs else ""))
+        elif done % self.every == 0 or done == self.epochs:
+            self.stream.write(line + "\n")
+        self.stream.flush()

@@ -1,0 +1,46 @@
+"""Summaries of a results table: mean ± std over trials, best h per block."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+GROUP = ["dataset", "block", "h"]
+
+
+def aggregate(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std (ddof=1) and count of test accuracy per dataset × block × h, plus the
+    number of diverged trials and mean train accuracy."""
+    grouped = table.groupby(GROUP, sort=False)
+    summary = grouped["test_accuracy"].agg(mean="mean", std="std", trials="count")
+    summary["diverged"] = grouped["diverged"].sum().astype(int)
+    summary["train_mean"] = grouped["train_accuracy"].mean()
+    summary = summary.reset_index()
+    # datasets and blocks in the order they first appear, h ascending within each
+    order = {key: rank for rank, key in enumerate(dict.fromkeys(zip(summary["dataset"], summary["block"])))}
+    summary["_order"] = [order[key] for key in zip(summary["dataset"], summary["block"])]
+    return summary.sort_values(["_order", "h"], kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def summary_lines(table: pd.DataFrame) -> list[str]:
+    """Per dataset and block: the best h (highest mean test accuracy) and the mean ± std
+    at the smallest and the largest h of the grid (h = 0.1 and 1.0 for the paper's)."""
+    agg = aggregate(table)
+    lines = []
+    for dataset, per_dataset in agg.groupby("dataset", sort=False):
+        lines.append(f"{dataset}: test accuracy, mean ± std over trials")
+        for block, rows in per_dataset.groupby("block", sort=False):
+            rows = rows.sort_values("h")
+            best = rows.loc[rows["mean"].idxmax()]
+            first, last = rows.iloc[0], rows.iloc[-1]
+            diverged = int(rows["diverged"].sum())
+            lines.append(
+                f"  {block:<12} best h = {best.h:g} ({_pm(best)})"
+                f" | h = {first.h:g}: {_pm(first)} | h = {last.h:g}: {_pm(last)}"
+                + (f" | {diverged} diverged" if diverged else "")
+            )
+    return lines
+
+
+def _pm(row) -> str:
+    std = 0.0 if pd.isna(row["std"]) else row["std"]
+    return f"{row['mean']:.3f} ± {std:.3f}"
