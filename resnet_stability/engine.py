@@ -175,7 +175,7 @@ def train_cell(
         def gather(idx):
             return (tf.gather(features, idx) - mean) / scale, tf.gather(labels, idx)
 
-        @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+        @tf.function(jit_compile=jit_compile)
         def train_step(idx):
             x, y = gather(idx)
             before = [tf.identity(v.value) for v in variables]
@@ -208,8 +208,9 @@ def train_cell(
             if on_epoch_end is not None:
                 on_epoch_end(epoch, final_loss, alive_now)
 
-        test_accuracy = evaluate_accuracy(model, gather, np.stack([p.test_idx for p in plans], axis=1), labels)
-        train_accuracy = evaluate_accuracy(model, gather, np.stack([p.train_idx for p in plans], axis=1), labels)
+        predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        test_accuracy = evaluate_accuracy(predict, gather, np.stack([p.test_idx for p in plans], axis=1))
+        train_accuracy = evaluate_accuracy(predict, gather, np.stack([p.train_idx for p in plans], axis=1))
         seconds = time.perf_counter() - started
     return CellResult(
         plans=plans,
@@ -223,10 +224,10 @@ def train_cell(
     )
 
 
-def evaluate_accuracy(model, gather, rows: np.ndarray, labels) -> np.ndarray:
-    """Per-member accuracy on ``rows`` (n, M); rows with a non-finite output count as wrong."""
+def evaluate_accuracy(predict, gather, rows: np.ndarray) -> np.ndarray:
+    """Per-member accuracy on ``rows`` (n, M) of ``predict`` (features -> probabilities);
+    rows with a non-finite output count as wrong."""
     correct = np.zeros(rows.shape[1])
-    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     for start in range(0, rows.shape[0], EVAL_CHUNK):
         x, y = gather(rows[start : start + EVAL_CHUNK].astype(np.int32))
         probabilities = predict(x)

@@ -132,6 +132,9 @@ def run(args) -> int:
     from resnet_stability.devices import select_device
 
     device = select_device(args.device)
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # one new train step per cell is expected, not a retracing problem
     jit = {"on": True, "off": False, "auto": device.kind == "gpu"}[args.jit]
 
     from resnet_stability.data import load_dataset, subsample_rows
