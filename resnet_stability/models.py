@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from resnet_stability.layers import MembersDense, get_block
+from resnet_stability.layers import MembersDense, StepResidual, get_block
 from resnet_stability.layers.members import member_seeds, validate_members
 from resnet_stability.seeding import derive_seed
 
@@ -13,6 +13,9 @@ def _positive_int(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+STARTER_KWARGS = ("kernel_initializer", "bias_initializer")
 
 
 def layer_seeds(seeds: list[int], tag, members: int | None):
@@ -32,6 +35,7 @@ def build_model(
     seed=None,
     activation="relu",
     name: str | None = None,
+    step_sizes=None,
     **block_kwargs,
 ) -> keras.Model:
     """Build stem -> ``depth`` blocks of type ``block`` -> softmax head.
@@ -46,7 +50,14 @@ def build_model(
     M independent networks. ``h`` may then hold one value per member, and ``seed`` one
     int per member; member m equals the standalone model built with seed ``seeds[m]``
     (an int ``seed`` gives member m the seed ``derive_seed(seed, "member", m)``).
-    Extra keyword arguments go to every block (e.g. ``kernel_initializer``).
+    Non-uniform steps: ``step_sizes`` (a sequence of ``depth`` values h_1..h_L, each a
+    float or one value per member) replaces the single ``h``.
+
+    Multistep blocks (``lm``, ``zeros``, ``multistep``) need the history
+    y_n, y_{n−1}, …: the builder keeps it and starts the network with d − 1 forward-Euler
+    residual starter blocks (``StepResidual``, same h, named ``block_0`` …), as ZeroSNet
+    does; block i then receives ``[y_i, y_{i−1}, …]``.
+    Extra keyword arguments go to every block (e.g. ``kernel_initializer``, ``lam``).
     """
     input_dim = _positive_int("input_dim", input_dim)
     n_classes = _positive_int("n_classes", n_classes, minimum=2)
@@ -55,22 +66,35 @@ def build_model(
     members = validate_members(members)
     block_class = get_block(block)
     seeds = member_seeds(seed, members)
+    if step_sizes is None:
+        step_sizes = [h] * depth
+    elif len(step_sizes) != depth:
+        raise ValueError(f"step_sizes has {len(step_sizes)} values but depth={depth}; give one h per block")
 
     shape = (input_dim,) if members is None else (members, input_dim)
     inputs = keras.Input(shape=shape, name="features")
     state = inputs
     if input_dim != width:
         state = MembersDense(width, members=members, seed=layer_seeds(seeds, "stem", members), name="stem")(state)
+    history = [state]  # [y_n, y_{n-1}, ...] for multistep blocks
     for index in range(depth):
-        layer = block_class(
-            h=h,
+        common = dict(
+            h=step_sizes[index],
             activation=activation,
             members=members,
             seed=layer_seeds(seeds, ("block", index), members),
             name=f"block_{index}",
-            **block_kwargs,
         )
-        state = layer(state)
+        layer = block_class(**common, **block_kwargs)
+        steps = getattr(layer, "steps", 1)  # history length a multistep block needs
+        if len(history) < steps:  # not enough history yet: a forward-Euler starter block
+            starter_kwargs = {k: v for k, v in block_kwargs.items() if k in STARTER_KWARGS}
+            state = StepResidual(**common, **starter_kwargs)(history[0])
+        elif steps > 1:
+            state = layer(history[:steps])
+        else:
+            state = layer(state)
+        history = ([state] + history)[:steps]
     outputs = MembersDense(
         n_classes, activation="softmax", members=members, seed=layer_seeds(seeds, "head", members), name="head"
     )(state)

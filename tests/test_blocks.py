@@ -65,6 +65,14 @@ def run(block, y, training=False):
     return np.asarray(block(tf.constant(y), training=training))
 
 
+def history_input(block, rng, members):
+    """A state, or for a multistep block (``block.steps`` > 1) a history of distinct states,
+    so that weights acting on the history (LM's k) get a gradient."""
+    steps = getattr(block, "steps", 1)
+    states = [tf.constant(random_state(rng, members)) for _ in range(steps)]
+    return states[0] if steps == 1 else states
+
+
 def weights_by_name(block):
     """{short variable name: value}, e.g. {"kernel1": (w, w) array, ...}."""
     return {variable.name: np.asarray(variable.numpy()) for variable in block.weights}
@@ -137,7 +145,7 @@ def test_keras_serialisation_round_trip(block_name, members):
 
 def test_one_sgd_step_changes_every_trainable_weight(block_name, members, rng):
     block = built(make_block(block_name, members), members)
-    y = tf.constant(random_state(rng, members))
+    y = history_input(block, rng, members)
     target = tf.constant(random_state(rng, members))
     before = [np.asarray(v.numpy()) for v in block.trainable_variables]
     assert len(before) > 0

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from resnet_stability.layers import BLOCKS, MembersDense
+from resnet_stability.layers import BLOCKS, StepResidual, MembersDense
 from resnet_stability.models import build_model
 from resnet_stability.seeding import derive_seed
 
@@ -315,8 +315,12 @@ def test_stem_is_a_linear_layer_when_input_dim_differs(block_name, members):
 @pytest.mark.parametrize("depth", [0, 1, 3])
 def test_model_has_exactly_depth_blocks(block_name, members, depth):
     model = make_model(block_name, members, depth=depth)
-    blocks = [layer for layer in model.layers if isinstance(layer, BLOCKS[block_name])]
+    blocks = [layer for layer in model.layers if layer.name.startswith("block_")]
     assert [layer.name for layer in blocks] == [f"block_{i}" for i in range(depth)]
+    # a multistep block needing d states is preceded by d - 1 forward-Euler starters
+    starters = min(depth, getattr(BLOCKS[block_name](h=0.1), "steps", 1) - 1)
+    assert all(type(layer) is StepResidual for layer in blocks[:starters])
+    assert all(type(layer) is BLOCKS[block_name] for layer in blocks[starters:])
     expected_h = 0.5 if members is None else H_MEMBERS
     assert all(layer.get_config()["h"] == expected_h for layer in blocks)
     assert all(layer.members == members for layer in blocks)

@@ -5,6 +5,9 @@
 | residual    | StepResidual        | y + h·(K2 σ(K1 y + b1) + b2)          (Eq. 7)       |
 | shrinkage   | Shrinkage           | y − h·(K1ᵀ σ(K1 y + b1) + b2)         (Eq. 8)       |
 | batchnorm   | BatchNormResidual   | y + h·BN2(K2 σ(BN1(K1 y)))                          |
+| rk4         | RK4                 | classic RK4 step of size h along f = K2 σ(K1 y + b1) + b2 |
+
+Multistep blocks (lm, zeros, multistep) are in ``multistep.py``.
 
 h = 1 with the residual block is a plain ResNet block.
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 import keras
 
 from resnet_stability.layers.fields import BatchNormField, ShrinkageField, TwoLayerField
-from resnet_stability.layers.integrators import forward_euler
+from resnet_stability.layers.integrators import forward_euler, runge_kutta4
 from resnet_stability.layers.members import (
     as_member_column,
     check_input_shape,
@@ -123,3 +126,15 @@ class BatchNormResidual(OneStepBlock):
     """
 
     field_class = BatchNormField
+
+
+@register_block("rk4")
+class RK4(OneStepBlock):
+    """Classic Runge–Kutta 4 step of size h along the residual field (one f per block).
+
+    k1 = f(y), k2 = f(y + h k1/2), k3 = f(y + h k2/2), k4 = f(y + h k3),
+    y_{n+1} = y_n + h/6 (k1 + 2 k2 + 2 k3 + k4), f(y) = K2 σ(K1 y + b1) + b2.
+    """
+
+    field_class = TwoLayerField
+    integrator = staticmethod(runge_kutta4)

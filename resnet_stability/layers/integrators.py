@@ -20,3 +20,26 @@ def runge_kutta4(f, y, h):
     k3 = f(y + 0.5 * h * k2)
     k4 = f(y + h * k3)
     return y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+
+
+def multistep(f, history, h, alphas, beta):
+    """One explicit multistep step (ZeroSNet Eq. 2): Σ_i α_i y_{n−i} + h β f(y_n).
+
+    y_{n+1} = Σ_{i=0}^{d−1} α_i y_{n−i} + h β f(y_n),  history = (y_n, y_{n−1}, ..., y_{n−d+1}),
+    alphas = (α_0, ..., α_{d−1}). Only the newest state is passed through f. Examples:
+    alphas = (1,), beta = 1 is forward Euler; (1 − k, k), beta = 1 is LM-ResNet; the ZeroS
+    coefficients come from :func:`resnet_stability.stability.zeros_coefficients`.
+    Coefficients may be Python floats or (e.g. trainable) tensors; states may be numpy
+    arrays or Keras tensors; h broadcasts against y as in the one-step integrators.
+    """
+    history = tuple(history)
+    alphas = tuple(alphas)
+    if not history or len(history) != len(alphas):
+        raise ValueError(
+            f"multistep needs one history state per coefficient: got {len(history)} states "
+            f"and alphas of length {len(alphas)} (alphas={alphas!r})"
+        )
+    combination = alphas[0] * history[0]
+    for alpha, state in zip(alphas[1:], history[1:]):
+        combination = combination + alpha * state
+    return combination + h * beta * f(history[0])
