@@ -117,7 +117,7 @@ OVERRIDES = ("blocks", "h_values", "trials", "depth", "width", "epochs", "batch_
 def resolve_specs(args) -> list:
     from resnet_stability.experiment import resolve_spec
 
-    names = list(PRESETS) if ALL in args.dataset else list(args.dataset)
+    names = list(PRESETS) if ALL in args.dataset else list(dict.fromkeys(args.dataset))  # "wine,wine" is one
     overrides = {name: getattr(args, name) for name in OVERRIDES}
     return [resolve_spec(name, overrides, quick=args.quick) for name in names]
 
@@ -188,6 +188,9 @@ def main(argv=None) -> int:
     except (ValueError, RuntimeError) as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # e.g. "--show-config | head"
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("\ninterrupted: finished cells are saved; rerun the same command to resume", file=sys.stderr)
         return 130
