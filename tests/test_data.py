@@ -417,7 +417,7 @@ def test_uci_cache_env_and_refresh(fake_fetch, monkeypatch, tmp_path):
 
 
 def test_registry():
-    names = ["wine", "abalone", "absenteeism", "autism", "adult", "synthetic"]
+    names = ["wine", "abalone", "absenteeism", "autism", "adult", "synthetic", "bitcoin", "elliptic", "bitcoinheist"]
     assert list_datasets() == names and list(DATASETS) == names
     assert all(callable(f) for f in DATASETS.values())
 

@@ -26,6 +26,11 @@ class Dataset:
             ``adult.test`` rows, the synthetic test set), or None when the split is
             random (see :func:`~resnet_stability.data.split_indices`).
         description: one paragraph: source, target definition, preprocessing choices.
+        time: float64 ``(n,)``, the time coordinate of each row for splits in time
+            (:func:`~resnet_stability.data.timesplit.time_windows`), or None for
+            datasets without one (the UCI sets). Not a column of ``X``.
+        time_unit: what ``time`` counts, e.g. ``"days since 2012-01-01"`` or
+            ``"time step"``; empty when ``time`` is None.
 
     Equality is identity (``eq=False``): comparing arrays field by field is ambiguous.
     """
@@ -38,6 +43,8 @@ class Dataset:
     numeric_mask: np.ndarray
     test_mask: np.ndarray | None = None
     description: str = ""
+    time: np.ndarray | None = None
+    time_unit: str = ""
 
     def __post_init__(self) -> None:
         X = np.asarray(self.X, dtype=np.float64)
@@ -78,6 +85,16 @@ class Dataset:
                     f"Dataset {self.name!r}: test_mask must have shape ({X.shape[0]},), "
                     f"got {test_mask.shape}"
                 )
+        time = self.time
+        if time is not None:
+            time = np.asarray(time, dtype=np.float64)
+            if time.shape != (X.shape[0],):
+                raise ValueError(
+                    f"Dataset {self.name!r}: time must have shape ({X.shape[0]},), "
+                    f"got {time.shape}"
+                )
+            if not np.all(np.isfinite(time)):
+                raise ValueError(f"Dataset {self.name!r}: time contains NaN or infinite values")
         if not np.all(np.isfinite(X)):
             raise ValueError(f"Dataset {self.name!r}: X contains NaN or infinite values")
         object.__setattr__(self, "X", X)
@@ -86,6 +103,8 @@ class Dataset:
         object.__setattr__(self, "class_names", class_names)
         object.__setattr__(self, "numeric_mask", numeric_mask)
         object.__setattr__(self, "test_mask", test_mask)
+        object.__setattr__(self, "time", time)
+        object.__setattr__(self, "time_unit", str(self.time_unit))
 
     @property
     def n_classes(self) -> int:

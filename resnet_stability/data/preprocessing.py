@@ -256,4 +256,5 @@ def subsample_rows(dataset, max_rows: int | None, seed: int):
         X=dataset.X[rows],
         y=dataset.y[rows],
         test_mask=None if dataset.test_mask is None else dataset.test_mask[rows],
+        time=None if dataset.time is None else dataset.time[rows],
     )
