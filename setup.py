@@ -28,5 +28,9 @@ setup(
     package_dir={"resnet_stability.shipped_data": "data"},
     package_data={"resnet_stability.shipped_data": DATA_FILES},
     install_requires=RUNTIME,
-    extras_require={"test": ["pytest>=8,<10"]},
+    extras_require={
+        "test": ["pytest>=8,<10", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"],
+        # Sweeps on a Ray cluster: python -m resnet_stability.sweep --executor ray
+        "ray": ["ray>=2.9"],
+    },
 )

@@ -37,6 +37,7 @@ import pandas as pd
 import tensorflow as tf
 
 from resnet_stability.data import Dataset, fit_standardizer, split_indices
+from resnet_stability.data.timesplit import TimeSplit, dataset_time_windows
 from resnet_stability.experiment import ExperimentSpec
 from resnet_stability.models import build_model
 from resnet_stability.seeding import derive_seed
@@ -57,22 +58,42 @@ class MemberPlan:
     test_idx: np.ndarray
     mean: np.ndarray  # standardiser fitted on train_idx only
     scale: np.ndarray
+    time_split: TimeSplit | None = None  # time-stamped data: the windows after training
+
+
+def time_split_for(dataset: Dataset, spec: ExperimentSpec) -> TimeSplit | None:
+    """The time split of a time-stamped dataset (``dataset.time``), else None."""
+    if dataset.time is None:
+        return None
+    return dataset_time_windows(dataset, spec.train_span, spec.test_span)
 
 
 def plan_members(dataset: Dataset, spec: ExperimentSpec, block: str) -> list[MemberPlan]:
-    """One :class:`MemberPlan` per (h, trial) of ``spec``, in member order."""
+    """One :class:`MemberPlan` per (h, trial) of ``spec``, in member order.
+
+    Random splits are stratified and paired by trial. A time-stamped dataset is split in
+    time instead (:func:`time_split_for`): every member trains on the same early window
+    and is tested on the next one (``test_idx``) and, later, on each further window;
+    trials then differ in initialisation and shuffle order.
+    """
     plans = []
     splits = {}
+    time_split = time_split_for(dataset, spec)
     for h, trial in spec.members():
         split_seed = spec.split_seed(trial)
         if trial not in splits:
-            train_idx, test_idx = split_indices(dataset.y, spec.test_size, split_seed, dataset.test_mask)
+            if time_split is None:
+                train_idx, test_idx = split_indices(dataset.y, spec.test_size, split_seed, dataset.test_mask)
+            else:
+                train_idx, test_idx = time_split.train_idx, time_split.windows[0].idx
             mean, scale = fit_standardizer(dataset.X[train_idx], dataset.numeric_mask)
             splits[trial] = (train_idx, test_idx, mean, scale)
         train_idx, test_idx, mean, scale = splits[trial]
         seed = spec.member_seed(block, h, trial)
         plans.append(
-            MemberPlan(h, trial, seed, split_seed, derive_seed(seed, "shuffle"), train_idx, test_idx, mean, scale)
+            MemberPlan(
+                h, trial, seed, split_seed, derive_seed(seed, "shuffle"), train_idx, test_idx, mean, scale, time_split
+            )
         )
     return plans
 
@@ -129,6 +150,8 @@ class CellResult:
     diverged_epoch: np.ndarray  # -1 where the member never diverged
     seconds: float
     model: keras.Model
+    window_accuracy: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)  # window -> (M,)
+    noise_accuracy: dict[tuple[str, float], np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def train_cell(
@@ -209,8 +232,19 @@ def train_cell(
                 on_epoch_end(epoch, final_loss, alive_now)
 
         predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        test_accuracy = evaluate_accuracy(predict, gather, np.stack([p.test_idx for p in plans], axis=1))
+        test_rows = np.stack([p.test_idx for p in plans], axis=1)
+        test_accuracy = evaluate_accuracy(predict, gather, test_rows)
         train_accuracy = evaluate_accuracy(predict, gather, np.stack([p.train_idx for p in plans], axis=1))
+        window_accuracy = {}
+        if plans[0].time_split is not None:
+            for window in plans[0].time_split.windows:
+                rows = np.repeat(window.idx[:, None], members, axis=1)
+                window_accuracy[window.index] = evaluate_accuracy(predict, gather, rows)
+        noise_accuracy = {}
+        for kind in spec.noise_kinds if spec.noise_levels else ():
+            for level in spec.noise_levels:
+                noise = NoiseSource(kind, level, derive_seed(spec.seed, spec.dataset, block, "noise", kind, level))
+                noise_accuracy[(kind, level)] = evaluate_accuracy(predict, gather, test_rows, perturb=noise)
         seconds = time.perf_counter() - started
     return CellResult(
         plans=plans,
@@ -221,15 +255,48 @@ def train_cell(
         diverged_epoch=diverged_epoch,
         seconds=seconds,
         model=model,
+        window_accuracy=window_accuracy,
+        noise_accuracy=noise_accuracy,
     )
 
 
-def evaluate_accuracy(predict, gather, rows: np.ndarray) -> np.ndarray:
+class NoiseSource:
+    """Perturbations of standardised inputs x (Zhang & Wynter's robustness tests, tabular):
+
+    - ``gaussian``: x + level · N(0, 1) per entry;
+    - ``uniform``: x + U[−level, level] per entry;
+    - ``constant``: x + level (every feature shifted by the same amount).
+
+    Draws come from ``numpy.random.default_rng(seed)`` chunk after chunk, so the same
+    seed and chunking give the same noise.
+    """
+
+    def __init__(self, kind: str, level: float, seed: int):
+        self.kind, self.level = kind, float(level)
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, x):
+        shape = tuple(x.shape)
+        if self.kind == "gaussian":
+            noise = self.level * self.rng.standard_normal(shape)
+        elif self.kind == "uniform":
+            noise = self.rng.uniform(-self.level, self.level, shape)
+        elif self.kind == "constant":
+            noise = np.full(shape, self.level)
+        else:
+            raise ValueError(f"unknown noise kind {self.kind!r}; allowed: gaussian, uniform, constant")
+        return x + tf.constant(noise, x.dtype)
+
+
+def evaluate_accuracy(predict, gather, rows: np.ndarray, perturb=None) -> np.ndarray:
     """Per-member accuracy on ``rows`` (n, M) of ``predict`` (features -> probabilities);
-    rows with a non-finite output count as wrong."""
+    rows with a non-finite output count as wrong. ``perturb`` maps the standardised
+    inputs before prediction (noise robustness)."""
     correct = np.zeros(rows.shape[1])
     for start in range(0, rows.shape[0], EVAL_CHUNK):
         x, y = gather(rows[start : start + EVAL_CHUNK].astype(np.int32))
+        if perturb is not None:
+            x = perturb(x)
         probabilities = predict(x)
         finite = tf.reduce_all(tf.math.is_finite(probabilities), axis=-1)
         hit = tf.equal(tf.argmax(probabilities, axis=-1, output_type=tf.int32), y) & finite
@@ -273,4 +340,47 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
                 config_hash=spec.cell_hash(block),
             )
         )
+    return pd.DataFrame(rows)
+
+
+def _member_keys(result: CellResult, spec: ExperimentSpec, block: str) -> list[dict]:
+    return [
+        dict(dataset=spec.dataset, block=block, h=plan.h, trial=plan.trial, seed=plan.seed)
+        for plan in result.plans
+    ]
+
+
+def time_records(result: CellResult, spec: ExperimentSpec, block: str) -> pd.DataFrame:
+    """Accuracy of every member on every test window: one row per member × window."""
+    if not result.window_accuracy:
+        return pd.DataFrame()
+    split = result.plans[0].time_split
+    rows = []
+    for window in split.windows:
+        for key, accuracy in zip(_member_keys(result, spec, block), result.window_accuracy[window.index]):
+            rows.append(
+                dict(
+                    key,
+                    window=window.index,
+                    window_start=window.start,
+                    window_end=window.end,
+                    n=len(window.idx),
+                    accuracy=float(accuracy),
+                    train_start=split.train_start,
+                    train_end=split.train_end,
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def noise_records(result: CellResult, spec: ExperimentSpec, block: str) -> pd.DataFrame:
+    """Test accuracy of every member under every noise kind and level (level 0 = clean)."""
+    rows = []
+    keys = _member_keys(result, spec, block)
+    for kind in dict.fromkeys(kind for kind, _ in result.noise_accuracy):
+        for key, clean in zip(keys, result.test_accuracy):
+            rows.append(dict(key, noise=kind, level=0.0, accuracy=float(clean)))
+        for (other, level), accuracies in result.noise_accuracy.items():
+            if other == kind:
+                rows.extend(dict(key, noise=kind, level=level, accuracy=float(a)) for key, a in zip(keys, accuracies))
     return pd.DataFrame(rows)

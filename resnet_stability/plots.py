@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -30,6 +31,10 @@ def plot_accuracy_vs_h(table, path_stem, title_note: str = "") -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
+    return _save(fig, path_stem)
+
+
+def _save(fig, path_stem) -> list[Path]:
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
@@ -39,3 +44,56 @@ def plot_accuracy_vs_h(table, path_stem, title_note: str = "") -> list[Path]:
         written.append(path)
     plt.close(fig)
     return written
+
+
+def plot_noise_robustness(noise_table, path_stem, title_note: str = "") -> list[Path]:
+    """Test accuracy against noise level, mean ± std over h and trials, one line per block,
+    one panel per noise kind (per dataset, stacked). Writes ``<stem>.png`` and ``.pdf``."""
+    datasets = list(dict.fromkeys(noise_table["dataset"]))
+    kinds = list(dict.fromkeys(noise_table["noise"]))
+    fig, axes = plt.subplots(len(datasets), len(kinds), figsize=(4.2 * len(kinds), 3.4 * len(datasets)),
+                             squeeze=False)
+    for row, dataset in enumerate(datasets):
+        for col, kind in enumerate(kinds):
+            ax = axes[row][col]
+            rows = noise_table[(noise_table["dataset"] == dataset) & (noise_table["noise"] == kind)]
+            for block, per_block in rows.groupby("block", sort=False):
+                stats = per_block.groupby("level")["accuracy"].agg(["mean", "std"]).reset_index()
+                ax.errorbar(stats["level"], stats["mean"], yerr=stats["std"].fillna(0.0), marker="o",
+                            capsize=3, label=block)
+            ax.set_title(f"{dataset}: {kind} noise{title_note}", fontsize=10)
+            ax.set_xlabel("noise level (standardised units)")
+            ax.set_ylabel("test accuracy")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path_stem)
+
+
+def plot_accuracy_over_time(time_table, path_stem, windows_note: str = "", title_note: str = "") -> list[Path]:
+    """Accuracy on each later test window, mean ± std over trials, one panel per
+    (dataset, block), one line per h (as the paper's Fig. 15). ``windows_note`` (the
+    time windows) goes in the figure title."""
+    panels = list(dict.fromkeys(zip(time_table["dataset"], time_table["block"])))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    h_values = sorted(time_table["h"].unique())
+    for ax, (dataset, block) in zip(axes[0], panels):
+        rows = time_table[(time_table["dataset"] == dataset) & (time_table["block"] == block)]
+        for h, per_h in rows.groupby("h"):
+            stats = per_h.groupby("window")["accuracy"].agg(["mean", "std"]).reset_index()
+            colour = cmap(h_values.index(h) / max(1, len(h_values) - 1))
+            ax.errorbar(stats["window"], stats["mean"], yerr=stats["std"].fillna(0.0), marker=".", capsize=2,
+                        color=colour, label=f"h={h:g}")
+        ax.set_title(f"{dataset} × {block}{title_note}", fontsize=10)
+        ax.set_xlabel("test window (later →)")
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+    if windows_note:
+        lines = textwrap.wrap(windows_note, width=int(45 * len(panels)))
+        fig.suptitle("\n".join(lines), fontsize=7)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.045 * len(lines)))
+    else:
+        fig.tight_layout()
+    return _save(fig, path_stem)

@@ -2,12 +2,14 @@
 
 Layout of an output folder::
 
-    OUT/cells/<dataset>__<block>__<hash>.csv   one file per finished cell (h × trials rows)
-    OUT/results.csv                            the table of this sweep's finished cells
-    OUT/spec.json                              the resolved configuration of the last run
+    OUT/cells/<dataset>__<block>__<hash>.csv        one file per finished cell (h × trials rows)
+    OUT/cells/<dataset>__<block>__<hash>.<part>.csv  its extra tables (over_time, noise)
+    OUT/results.csv                                 the table of this sweep's finished cells
+    OUT/spec.json                                   the resolved configuration of the last run
 
-A cell file is written to a temporary file in the same folder and renamed into place,
-so a killed sweep leaves either the whole cell or nothing. ``<hash>`` is the hash of the
+Every file is written to a temporary file in the same folder and renamed into place;
+a cell's extra tables are written before its main file, whose presence marks the cell
+finished, so a killed sweep leaves either the whole cell or nothing. ``<hash>`` is the hash of the
 cell's configuration (:meth:`ExperimentSpec.cell_hash`): rerunning the same command
 skips finished cells; a changed configuration writes new cells beside the old ones and
 never overwrites them.
@@ -53,19 +55,28 @@ class ResultsStore:
     def has_cell(self, spec: ExperimentSpec, block: str) -> bool:
         return self.cell_path(spec, block).exists()
 
-    def write_cell(self, spec: ExperimentSpec, block: str, frame: pd.DataFrame) -> Path:
+    def part_path(self, spec: ExperimentSpec, block: str, part: str) -> Path:
+        return self.cell_path(spec, block).with_suffix(f".{part}.csv")
+
+    def write_cell(self, spec: ExperimentSpec, block: str, frame: pd.DataFrame, parts: dict | None = None) -> Path:
+        """Write a finished cell: its non-empty extra tables ``parts``, then its main table."""
+        for part, table in (parts or {}).items():
+            if len(table):
+                atomic_write_text(self.part_path(spec, block, part), table.to_csv(index=False))
         path = self.cell_path(spec, block)
         atomic_write_text(path, frame.to_csv(index=False))
         return path
 
-    def read_table(self, specs: list[ExperimentSpec]) -> pd.DataFrame:
-        """The finished cells of ``specs`` (in spec and block order) as one table."""
-        frames = [
-            pd.read_csv(self.cell_path(spec, block))
+    def read_table(self, specs: list[ExperimentSpec], part: str | None = None) -> pd.DataFrame:
+        """The finished cells of ``specs`` (in spec and block order) as one table; with
+        ``part``, their extra tables of that name (empty if none)."""
+        paths = [
+            self.cell_path(spec, block) if part is None else self.part_path(spec, block, part)
             for spec in specs
             for block in spec.blocks
             if self.has_cell(spec, block)
         ]
+        frames = [pd.read_csv(path) for path in paths if path.exists()]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def write_table(self, table: pd.DataFrame) -> Path:

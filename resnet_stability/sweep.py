@@ -10,6 +10,7 @@ row per dataset × block × h × trial), ``accuracy_vs_h.png``/``.pdf``, ``summa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -17,10 +18,19 @@ import time
 from pathlib import Path
 
 from resnet_stability.devices import DEVICE_CHOICES, quiet_native_stderr
-from resnet_stability.experiment import OPTIMIZERS, PRESETS
+from resnet_stability.executors import EXECUTORS
+from resnet_stability.experiment import NOISE_KINDS, OPTIMIZERS, PRESETS
 
 ALL = "all"
 EXIT_USAGE = 2
+#: Datasets that are not shipped: the user brings the data (--data), or fetches it.
+NEEDS_USER_DATA = {
+    "elliptic": "--data PATH to the Kaggle elliptic_bitcoin_dataset folder "
+    "(elliptic_txs_features.csv and elliptic_txs_classes.csv)",
+    "bitcoinheist": "--data PATH to BitcoinHeistData.csv, or --source uci to fetch UCI dataset 526",
+}
+#: ``--dataset all``: every preset that runs on shipped (or simulated) data.
+ALL_DATASETS = tuple(name for name in PRESETS if name not in NEEDS_USER_DATA)
 
 
 class CleanParser(argparse.ArgumentParser):
@@ -65,6 +75,16 @@ def _name_list(allowed, what):
     return parse
 
 
+def _level_list(text):
+    try:
+        values = tuple(float(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        values = ()
+    if not values or any(not (0 <= v < float("inf")) for v in values):
+        raise argparse.ArgumentTypeError(f"invalid --noise {text!r}: give levels >= 0 such as 0.1,0.5,1")
+    return values
+
+
 def _bounded(kind, name, low, high=None):
     def parse(text):
         try:
@@ -90,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
-    add("--dataset", required=True, type=_name_list(datasets, "dataset"), help=f"one of {', '.join(datasets)}")
+    add("--dataset", required=True, type=_name_list(datasets, "dataset"),
+        help=f"one or more of {', '.join(datasets)} (all = {', '.join(ALL_DATASETS)})")
     add("--blocks", type=_name_list(sorted(BLOCKS), "block"), help="comma list; default residual,batchnorm,shrinkage")
     add("--h", dest="h_values", type=parse_h_grid, help="h grid: 0.1,0.5,1 or start:stop:step; default 0.1:1.0:0.1")
     add("--trials", type=_bounded(int, "--trials", 1), help="trials per h (default 10)")
@@ -107,19 +128,56 @@ def build_parser() -> argparse.ArgumentParser:
     add("--device", choices=DEVICE_CHOICES, default="auto", help="where to train")
     add("--jit", choices=("auto", "on", "off"), default="auto", help="XLA-compile the training step (auto: on GPU)")
     add("--source", choices=("local", "uci"), default="local", help="shipped files, or fetch via ucimlrepo")
+    add("--data", dest="data_path", type=Path,
+        help="your data: a transaction file (bitcoin: CSV/Parquet), the Elliptic folder, or a BitcoinHeist CSV")
+    add("--train-span", type=_bounded(float, "--train-span", 0.0, float("inf")),
+        help="time-split data: length of the training window (days; Elliptic: time steps); default per dataset")
+    add("--test-span", type=_bounded(float, "--test-span", 0.0, float("inf")),
+        help="time-split data: length of each later test window; default per dataset")
+    add("--noise", dest="noise_levels", type=_level_list,
+        help="noise robustness: perturb the standardised test inputs at these levels, e.g. 0.1,0.5,1")
+    add("--noise-kinds", type=_name_list(NOISE_KINDS, "noise kind"), help="default gaussian,uniform,constant")
+    add("--executor", choices=EXECUTORS, default="inprocess", help="where cells run (ray: one task per cell)")
+    add("--address", help="Ray cluster address for --executor ray (default: start or join a local one)")
     add("--show-config", action="store_true", help="print the resolved configuration and exit")
     return parser
 
 
-OVERRIDES = ("blocks", "h_values", "trials", "depth", "width", "epochs", "batch_size", "lr", "optimizer", "test_size", "seed")
+OVERRIDES = (
+    "blocks", "h_values", "trials", "depth", "width", "epochs", "batch_size", "lr", "optimizer", "test_size", "seed",
+    "train_span", "test_span", "noise_levels", "noise_kinds", "data_path",
+)
+SIMULATED_ROWS = {False: 20_000, True: 2_000}  # rows of the simulated Bitcoin file (full, --quick)
 
 
 def resolve_specs(args) -> list:
     from resnet_stability.experiment import resolve_spec
 
-    names = list(PRESETS) if ALL in args.dataset else list(dict.fromkeys(args.dataset))  # "wine,wine" is one
+    names = list(ALL_DATASETS) if ALL in args.dataset else list(dict.fromkeys(args.dataset))  # "wine,wine" is one
     overrides = {name: getattr(args, name) for name in OVERRIDES}
+    for name in names:
+        needs_file = name in NEEDS_USER_DATA and not (name == "bitcoinheist" and args.source == "uci")
+        if needs_file and args.data_path is None:
+            raise ValueError(f"--dataset {name} needs {NEEDS_USER_DATA[name]}")
+    if overrides["data_path"] is not None:
+        overrides["data_path"] = str(Path(overrides["data_path"]).resolve())
     return [resolve_spec(name, overrides, quick=args.quick) for name in names]
+
+
+def with_simulated_bitcoin(spec, out: Path, quick: bool):
+    """``spec`` unchanged, or for ``bitcoin`` without ``--data`` the spec of a simulated
+    transaction file in ``out`` (written once, then reused so reruns resume)."""
+    if spec.dataset != "bitcoin" or spec.data_path is not None:
+        return spec
+    from resnet_stability.data import simulate_transactions
+
+    path = out / f"simulated_transactions_seed{spec.seed}_{SIMULATED_ROWS[quick]}.csv"
+    if not path.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        simulate_transactions(path, n_rows=SIMULATED_ROWS[quick], seed=spec.seed)
+    print(f"bitcoin: no --data given, so training on SIMULATED transactions ({path}); "
+          "every figure and table made from them says 'synthetic'")
+    return dataclasses.replace(spec, data_path=str(path.resolve()))
 
 
 def run(args) -> int:
@@ -135,46 +193,68 @@ def run(args) -> int:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # one new train step per cell is expected, not a retracing problem
-    jit = {"on": True, "off": False, "auto": device.kind == "gpu"}[args.jit]
 
-    from resnet_stability.data import load_dataset, subsample_rows
-    from resnet_stability.engine import cell_records, train_cell
-    from resnet_stability.plots import plot_accuracy_vs_h
-    from resnet_stability.progress import EpochProgress
+    from resnet_stability.data.bitcoin import is_synthetic
+    from resnet_stability.executors import run_cells
+    from resnet_stability.plots import plot_accuracy_over_time, plot_accuracy_vs_h, plot_noise_robustness
     from resnet_stability.results import aggregate, summary_lines
+    from resnet_stability.runner import load_spec_dataset, run_cell
     from resnet_stability.store import ResultsStore, atomic_write_text
 
     store = ResultsStore(out)
     print(f"resnet_stability sweep: writing to {out.resolve()}")
-    print(f"device: {device.description} (XLA {'on' if jit else 'off'})")
-    store.write_spec(specs, {"device": device.description, "jit_compile": jit})
+    print(f"device: {device.description}; executor: {args.executor}")
+    specs = [with_simulated_bitcoin(spec, out, args.quick) for spec in specs]
+    notes = {}
+    for spec in specs:  # load every dataset once up front: bad files fail before any training
+        dataset = load_spec_dataset(spec, args.source)
+        notes[spec.dataset] = {"synthetic": is_synthetic(dataset), "rows": int(dataset.X.shape[0])}
+        if dataset.time is not None:
+            from resnet_stability.engine import time_split_for
+
+            notes[spec.dataset]["windows"] = time_split_for(dataset, spec).describe()
+            print(f"{spec.dataset}: {notes[spec.dataset]['windows']}")
+    store.write_spec(specs, {"device": device.description, "executor": args.executor, "datasets": notes})
+
     cells = [(spec, block) for spec in specs for block in spec.blocks]
+    pending = []
     for number, (spec, block) in enumerate(cells, start=1):
         label = f"[{number}/{len(cells)}] {spec.dataset} × {block}: {spec.members_per_cell} networks"
         if store.has_cell(spec, block):
             print(f"{label} — already done, skipped ({store.cell_path(spec, block).name})")
-            continue
-        dataset = subsample_rows(load_dataset(spec.dataset, source=args.source), spec.max_rows, spec.seed)
-        print(f"{label}, depth {spec.depth}, width {spec.width}, {spec.epochs} epochs, batch {spec.batch_size}")
-        bar = EpochProgress(spec.epochs, spec.members_per_cell)
-
-        def progress(epoch, losses, alive):
-            bar.update(epoch, float(losses[alive].mean()) if alive.any() else float("nan"), int((~alive).sum()))
-
-        result = train_cell(dataset, spec, block, device=device.tf_name, jit_compile=jit, on_epoch_end=progress)
-        path = store.write_cell(spec, block, cell_records(result, spec, block, device.description))
-        print(f"    {result.seconds:.1f} s ({result.seconds / spec.members_per_cell:.3f} s per network) -> {path}")
+        else:
+            print(f"{label}, depth {spec.depth}, width {spec.width}, {spec.epochs} epochs, batch {spec.batch_size}")
+            pending.append((spec, block))
+    options = dict(source=args.source, device=args.device, jit=args.jit, progress=args.executor == "inprocess")
+    for (spec, block), output in run_cells(pending, run_cell, args.executor, args.address, **options):
+        path = store.write_cell(spec, block, output.results, {"over_time": output.over_time, "noise": output.noise})
+        print(f"    {spec.dataset} × {block}: {output.seconds:.1f} s "
+              f"({output.seconds / spec.members_per_cell:.3f} s per network) -> {path}")
 
     table = store.read_table(specs)
-    table_path = store.write_table(table)
+    written = [store.write_table(table)]
     agg_path = out / "accuracy_by_h.csv"
     atomic_write_text(agg_path, aggregate(table).to_csv(index=False))
-    note = " [quick]" if args.quick else ""
-    figures = plot_accuracy_vs_h(table, out / "accuracy_vs_h", title_note=note)
+    written.append(agg_path)
+    synthetic = any(note["synthetic"] for note in notes.values())
+    note = (" [quick]" if args.quick else "") + (" [synthetic data]" if synthetic else "")
+    written += plot_accuracy_vs_h(table, out / "accuracy_vs_h", title_note=note)
+    over_time = store.read_table(specs, "over_time")
+    if len(over_time):
+        atomic_write_text(out / "accuracy_over_time.csv", over_time.to_csv(index=False))
+        windows = "; ".join(f"{name}: {n['windows']}" for name, n in notes.items() if "windows" in n)
+        written += [out / "accuracy_over_time.csv"]
+        written += plot_accuracy_over_time(over_time, out / "accuracy_over_time", windows, title_note=note)
+    noise = store.read_table(specs, "noise")
+    if len(noise):
+        atomic_write_text(out / "noise_robustness.csv", noise.to_csv(index=False))
+        written += [out / "noise_robustness.csv"]
+        written += plot_noise_robustness(noise, out / "noise_robustness", title_note=note)
     lines = summary_lines(table)
     atomic_write_text(out / "summary.txt", "\n".join(lines) + "\n")
+    written.append(out / "summary.txt")
     print("\n".join(lines))
-    print(f"wrote {table_path}, {agg_path}, {', '.join(str(f) for f in figures)}, {out / 'summary.txt'}")
+    print("wrote " + ", ".join(str(path) for path in written))
     return 0
 
 
@@ -185,7 +265,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     try:
         code = run(args)
-    except (ValueError, RuntimeError) as error:
+    except (ValueError, RuntimeError, OSError) as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. "--show-config | head"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from resnet_stability.data import list_datasets
 from resnet_stability.experiment import COMMON_DEFAULTS, PAPER_H, PRESETS, QUICK, resolve_spec
-from resnet_stability.sweep import main
+from resnet_stability.sweep import ALL_DATASETS, NEEDS_USER_DATA, main
 
 PAPER_TABLE = {  # DESIGN.md: epochs, blocks (depth), width, batch
     "wine": (50, 20, 13, 10),
@@ -22,6 +23,7 @@ PAPER_TABLE = {  # DESIGN.md: epochs, blocks (depth), width, batch
 
 def test_every_dataset_has_a_preset_and_nothing_else():
     assert set(PRESETS) == set(list_datasets())
+    assert set(ALL_DATASETS) | set(NEEDS_USER_DATA) == set(PRESETS)
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_TABLE))
@@ -58,12 +60,65 @@ def test_every_preset_runs_with_quick(tmp_path, capsys):
     out = tmp_path / "all"
     assert main(["--dataset", "all", "--quick", "--blocks", "residual", "--trials", "1", "--out", str(out)]) == 0
     table = pd.read_csv(out / "results.csv")
-    assert list(dict.fromkeys(table["dataset"])) == list(PRESETS)
+    assert list(dict.fromkeys(table["dataset"])) == list(ALL_DATASETS)
     per_dataset = table.groupby("dataset").size()
     assert (per_dataset == len(QUICK["h_values"])).all()
     assert table["test_accuracy"].between(0, 1).all()
     assert (table["n_train"] + table["n_test"] <= QUICK["max_rows"]).all()
     assert (out / "accuracy_vs_h.png").stat().st_size > 0
     printed = capsys.readouterr().out
-    for name in PRESETS:
+    for name in ALL_DATASETS:
         assert f"{name} × residual" in printed
+    assert "SIMULATED" in printed  # bitcoin without --data says what it trains on
+
+
+def _elliptic_folder(folder, rng):
+    """Kaggle layout: header-less features (txId, time step 1..49, 165 features), classes CSV."""
+    folder.mkdir()
+    tx = np.arange(1000, 1000 + 49 * 8)
+    steps = np.repeat(np.arange(1, 50), 8)
+    features = rng.normal(size=(len(tx), 165)).round(4)
+    lines = [",".join([str(t), str(s)] + [str(v) for v in row]) for t, s, row in zip(tx, steps, features)]
+    (folder / "elliptic_txs_features.csv").write_text("\n".join(lines) + "\n")
+    classes = rng.choice(["1", "2", "unknown"], size=len(tx), p=[0.3, 0.5, 0.2])
+    (folder / "elliptic_txs_classes.csv").write_text("txId,class\n" + "".join(f"{t},{c}\n" for t, c in zip(tx, classes)))
+    return folder
+
+
+def _heist_csv(path, rng):
+    """BitcoinHeist layout over 2011-2013 (white and ransomware rows)."""
+    n = 400
+    frame = pd.DataFrame(
+        dict(
+            address=[f"1addr{i}" for i in range(n)],
+            year=rng.choice([2011, 2012, 2013], size=n),
+            day=rng.integers(1, 366, size=n),
+            length=rng.integers(0, 144, size=n),
+            weight=rng.random(n),
+            count=rng.integers(1, 50, size=n),
+            looped=rng.integers(0, 3, size=n),
+            neighbors=rng.integers(1, 5, size=n),
+            income=rng.integers(30_000_000, 10**9, size=n),
+            label=rng.choice(["white", "princetonLocky", "montrealCryptoLocker"], size=n, p=[0.6, 0.2, 0.2]),
+        )
+    )
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(NEEDS_USER_DATA))
+def test_presets_that_need_user_data_run_with_quick_on_files_in_their_layout(name, tmp_path):
+    rng = np.random.default_rng(0)
+    data = _elliptic_folder(tmp_path / "elliptic", rng) if name == "elliptic" else _heist_csv(tmp_path / "h.csv", rng)
+    out = tmp_path / "out"
+    assert main(["--dataset", name, "--quick", "--blocks", "residual", "--data", str(data), "--out", str(out)]) == 0
+    over_time = pd.read_csv(out / "accuracy_over_time.csv")
+    assert over_time["window"].nunique() >= 2
+    assert (out / "accuracy_over_time.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", sorted(NEEDS_USER_DATA))
+def test_presets_that_need_user_data_say_so_without_it(name, capsys):
+    assert main(["--dataset", name, "--quick"]) == 2
+    error = capsys.readouterr().err
+    assert f"--dataset {name} needs --data" in error and error.count("\n") == 1

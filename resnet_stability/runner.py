@@ -1,0 +1,78 @@
+"""One cell of a sweep as a plain function: load data, train the members, make tables.
+
+:func:`run_cell` is what every executor runs (in this process, or as a Ray task on a
+cluster); it depends only on its arguments, so where it runs cannot change its numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import pandas as pd
+
+from resnet_stability.experiment import TIME_SPLIT_DATASETS, ExperimentSpec
+
+
+@dataclasses.dataclass
+class CellOutput:
+    """The tables of one finished (dataset, block) cell."""
+
+    results: pd.DataFrame  # one row per member
+    over_time: pd.DataFrame  # one row per member × test window (time-split data), else empty
+    noise: pd.DataFrame  # one row per member × noise kind × level, else empty
+    seconds: float
+    notes: dict  # e.g. the time windows, whether the data is synthetic
+
+
+def load_spec_dataset(spec: ExperimentSpec, source: str = "local"):
+    """The dataset of ``spec`` (its file for the Bitcoin-type datasets), subsampled to
+    ``spec.max_rows`` rows if set."""
+    from resnet_stability.data import load_dataset, subsample_rows
+
+    kwargs = {}
+    if spec.dataset in TIME_SPLIT_DATASETS and (spec.data_path is not None or source == "local"):
+        kwargs["path"] = spec.data_path
+    dataset = load_dataset(spec.dataset, source=source, **kwargs)
+    return subsample_rows(dataset, spec.max_rows, spec.seed)
+
+
+def run_cell(
+    spec: ExperimentSpec,
+    block: str,
+    *,
+    source: str = "local",
+    device: str = "auto",
+    jit: str = "auto",
+    progress: bool = True,
+) -> CellOutput:
+    """Train the (``spec.dataset``, ``block``) cell and return its tables."""
+    from resnet_stability.data.bitcoin import is_synthetic
+    from resnet_stability.devices import select_device
+    from resnet_stability.engine import cell_records, noise_records, time_records, train_cell
+    from resnet_stability.progress import EpochProgress
+
+    info = select_device(device)
+    jit_compile = {"on": True, "off": False, "auto": info.kind == "gpu"}[jit]
+    dataset = load_spec_dataset(spec, source)
+    callback = None
+    if progress:
+        bar = EpochProgress(spec.epochs, spec.members_per_cell, stream=sys.stdout)
+
+        def callback(epoch, losses, alive):
+            bar.update(epoch, float(losses[alive].mean()) if alive.any() else float("nan"), int((~alive).sum()))
+
+    result = train_cell(dataset, spec, block, device=info.tf_name, jit_compile=jit_compile, on_epoch_end=callback)
+    notes = {"synthetic": is_synthetic(dataset), "device": info.description, "jit_compile": jit_compile}
+    split = result.plans[0].time_split
+    if split is not None:
+        notes["windows"] = split.describe()
+    results = cell_records(result, spec, block, info.description)
+    results["synthetic_data"] = notes["synthetic"]
+    return CellOutput(
+        results=results,
+        over_time=time_records(result, spec, block),
+        noise=noise_records(result, spec, block),
+        seconds=result.seconds,
+        notes=notes,
+    )
