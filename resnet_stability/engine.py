@@ -242,7 +242,7 @@ def train_cell(
                 window_accuracy[window.index] = evaluate_accuracy(predict, gather, rows)
         noise_accuracy = {}
         for kind in spec.noise_kinds if spec.noise_levels else ():
-            for level in spec.noise_levels:
+            for level in (level for level in spec.noise_levels if level > 0):  # level 0 is the clean score
                 noise = NoiseSource(kind, level, derive_seed(spec.seed, spec.dataset, block, "noise", kind, level))
                 noise_accuracy[(kind, level)] = evaluate_accuracy(predict, gather, test_rows, perturb=noise)
         seconds = time.perf_counter() - started
@@ -374,13 +374,15 @@ def time_records(result: CellResult, spec: ExperimentSpec, block: str) -> pd.Dat
 
 
 def noise_records(result: CellResult, spec: ExperimentSpec, block: str) -> pd.DataFrame:
-    """Test accuracy of every member under every noise kind and level (level 0 = clean)."""
+    """Test accuracy of every member under every noise kind and level; level 0 (always
+    included) is the clean test accuracy."""
+    if not spec.noise_levels:
+        return pd.DataFrame()
     rows = []
     keys = _member_keys(result, spec, block)
-    for kind in dict.fromkeys(kind for kind, _ in result.noise_accuracy):
-        for key, clean in zip(keys, result.test_accuracy):
-            rows.append(dict(key, noise=kind, level=0.0, accuracy=float(clean)))
-        for (other, level), accuracies in result.noise_accuracy.items():
-            if other == kind:
-                rows.extend(dict(key, noise=kind, level=level, accuracy=float(a)) for key, a in zip(keys, accuracies))
+    levels = sorted({0.0, *spec.noise_levels})
+    for kind in spec.noise_kinds:
+        for level in levels:
+            accuracies = result.test_accuracy if level == 0 else result.noise_accuracy[(kind, level)]
+            rows.extend(dict(key, noise=kind, level=level, accuracy=float(a)) for key, a in zip(keys, accuracies))
     return pd.DataFrame(rows)
