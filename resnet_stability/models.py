@@ -76,7 +76,8 @@ def build_model(
     state = inputs
     if input_dim != width:
         state = MembersDense(width, members=members, seed=layer_seeds(seeds, "stem", members), name="stem")(state)
-    history = [state]  # [y_n, y_{n-1}, ...] for multistep blocks
+    steps = block_class.history_length(**block_kwargs)  # states a multistep block reads
+    history = [state]  # [y_n, y_{n-1}, ...]
     for index in range(depth):
         common = dict(
             h=step_sizes[index],
@@ -85,15 +86,12 @@ def build_model(
             seed=layer_seeds(seeds, ("block", index), members),
             name=f"block_{index}",
         )
-        layer = block_class(**common, **block_kwargs)
-        steps = getattr(layer, "steps", 1)  # history length a multistep block needs
         if len(history) < steps:  # not enough history yet: a forward-Euler starter block
             starter_kwargs = {k: v for k, v in block_kwargs.items() if k in STARTER_KWARGS}
             state = StepResidual(**common, **starter_kwargs)(history[0])
-        elif steps > 1:
-            state = layer(history[:steps])
         else:
-            state = layer(state)
+            layer = block_class(**common, **block_kwargs)
+            state = layer(history[:steps]) if steps > 1 else layer(state)
         history = ([state] + history)[:steps]
     outputs = MembersDense(
         n_classes, activation="softmax", members=members, seed=layer_seeds(seeds, "head", members), name="head"

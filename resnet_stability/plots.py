@@ -5,12 +5,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from resnet_stability.results import aggregate  # noqa: E402
+from resnet_stability.results import aggregate
 
 
 def plot_accuracy_vs_h(table, path_stem, title_note: str = "") -> list[Path]:

@@ -49,11 +49,11 @@ def run_cell(
     """Train the (``spec.dataset``, ``block``) cell and return its tables."""
     from resnet_stability.data.bitcoin import is_synthetic
     from resnet_stability.devices import select_device
-    from resnet_stability.engine import cell_records, noise_records, time_records, train_cell
+    from resnet_stability.engine import cell_records, noise_records, time_records, train_cell, use_xla
     from resnet_stability.progress import EpochProgress
 
     info = select_device(device)
-    jit_compile = {"on": True, "off": False, "auto": info.kind == "gpu"}[jit]
+    jit_compile = use_xla(jit, info.kind, spec)
     dataset = load_spec_dataset(spec, source)
     callback = None
     if progress:

@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--out", type=Path, help="output folder (default results/<dataset>)")
     add("--quick", action="store_true", help="tiny configuration that finishes in seconds (smoke test)")
     add("--device", choices=DEVICE_CHOICES, default="auto", help="where to train")
-    add("--jit", choices=("auto", "on", "off"), default="auto", help="XLA-compile the training step (auto: on GPU)")
+    add("--jit", choices=("auto", "on", "off"), default="auto",
+        help="XLA-compile the training step (auto: on a GPU, or when depth × batch size >= 500)")
     add("--source", choices=("local", "uci"), default="local", help="shipped files, or fetch via ucimlrepo")
     add("--data", dest="data_path", type=Path,
         help="your data: a transaction file (bitcoin: CSV/Parquet), the Elliptic folder, or a BitcoinHeist CSV")
@@ -229,7 +230,8 @@ def run(args) -> int:
     for (spec, block), output in run_cells(pending, run_cell, args.executor, args.address, **options):
         path = store.write_cell(spec, block, output.results, {"over_time": output.over_time, "noise": output.noise})
         print(f"    {spec.dataset} × {block}: {output.seconds:.1f} s "
-              f"({output.seconds / spec.members_per_cell:.3f} s per network) -> {path}")
+              f"({output.seconds / spec.members_per_cell:.3f} s per network, "
+              f"XLA {'on' if output.notes['jit_compile'] else 'off'}) -> {path}")
 
     table = store.read_table(specs)
     written = [store.write_table(table)]

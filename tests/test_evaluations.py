@@ -77,3 +77,23 @@ def test_time_split_scores_every_later_window(tmp_path):
     assert train_end < dataset.time[split.windows[0].idx].min()  # trained strictly before testing
     paths = plot_accuracy_over_time(table, tmp_path / "time", split.describe())
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_member_model_is_member_m_as_a_standalone_network(noisy_cell):
+    _, result, _ = noisy_cell
+    x = np.random.default_rng(0).normal(size=(7, len(result.plans), result.build_args["input_dim"]))
+    together = np.asarray(result.model(x.astype("float32"), training=False))
+    for m in (0, len(result.plans) - 1):
+        alone = result.member_model(m)
+        assert alone.layers[1].members is None
+        np.testing.assert_allclose(np.asarray(alone(x[:, m].astype("float32"))), together[:, m], atol=1e-6)
+
+
+def test_xla_choice():
+    from resnet_stability.engine import use_xla
+
+    wine, adult = resolve_spec("wine"), resolve_spec("adult")
+    assert not use_xla("auto", "cpu", wine) and use_xla("auto", "cpu", adult) and use_xla("auto", "gpu", wine)
+    assert use_xla("on", "cpu", wine) and not use_xla("off", "gpu", adult)
+    with pytest.raises(ValueError, match="unknown jit choice 'maybe'"):
+        use_xla("maybe", "cpu", wine)

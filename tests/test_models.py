@@ -337,3 +337,13 @@ def test_extra_keyword_arguments_reach_every_block(block_name, members):
     # stem and head keep their own (non-zero) Glorot kernels
     assert np.any(model.get_layer("stem").get_weights()[0] != 0.0)
     assert np.any(model.get_layer("head").get_weights()[0] != 0.0)
+
+
+def test_a_non_zero_stable_multistep_model_warns_once_per_multistep_block():
+    from resnet_stability.stability import ZeroStabilityWarning
+
+    with pytest.warns(ZeroStabilityWarning) as record:
+        model = build_model(4, 2, "multistep", depth=4, width=4, h=0.1, alphas=(2.0, -1.0), beta=1.0, seed=0)
+    multistep_blocks = [layer for layer in model.layers if type(layer).__name__ == "Multistep"]
+    assert len(multistep_blocks) == 3  # one forward-Euler starter, then three two-step blocks
+    assert len([w for w in record if issubclass(w.category, ZeroStabilityWarning)]) == 3

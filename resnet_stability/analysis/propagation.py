@@ -15,16 +15,13 @@ import math
 from pathlib import Path
 
 import keras
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.animation import FuncAnimation, PillowWriter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
-
-from resnet_stability.analysis.spectra import check_no_members, layer_states  # noqa: E402
-from resnet_stability.plots import plot_accuracy_vs_h  # noqa: E402
+from resnet_stability.analysis.spectra import check_no_members, layer_states
+from resnet_stability.plots import plot_accuracy_vs_h
 
 METHODS = ("head", "probe")
 

@@ -25,14 +25,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.patches import Circle  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Circle
+from matplotlib.ticker import MaxNLocator
 
 SPECTRA_COLUMNS = ["block", "point", "eig_real", "eig_imag", "h", "h_eig_real", "h_eig_imag", "euler_factor"]
 

@@ -127,7 +127,12 @@ class Dataset:
         return {name: int(c) for name, c in zip(self.class_names, counts)}
 
     def __repr__(self) -> str:
-        split = "fixed test split" if self.test_mask is not None else "random split"
+        if self.time is not None:
+            split = f"split in time ({self.time_unit or 'time'})"
+        elif self.test_mask is not None:
+            split = "fixed test split"
+        else:
+            split = "random split"
         return (
             f"Dataset(name={self.name!r}, n={self.n_samples}, d={self.n_features}, "
             f"classes={self.class_counts()}, {split})"

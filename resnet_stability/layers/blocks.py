@@ -47,6 +47,11 @@ class OneStepBlock(keras.layers.Layer):
     field_class: type = TwoLayerField
     integrator = staticmethod(forward_euler)
 
+    @classmethod
+    def history_length(cls, **block_kwargs) -> int:
+        """How many past states (y_n, y_{n-1}, ...) the block reads: 1 for one-step blocks."""
+        return 1
+
     def __init__(
         self,
         h=0.1,

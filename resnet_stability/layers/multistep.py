@@ -70,6 +70,10 @@ class MultistepBlock(OneStepBlock):
 
     steps = 2
 
+    @classmethod
+    def history_length(cls, **block_kwargs) -> int:
+        return cls.steps
+
     def build(self, input_shape):
         super().build(_newest_shape(input_shape))
 
@@ -97,6 +101,10 @@ class Multistep(MultistepBlock):
     y_{n+1} = Σ_{i<d} α_i y_{n−i} + h β f(y_n), ``alphas = (α_0, …, α_{d−1})``.
     Warns (``stability.ZeroStabilityWarning``) when the coefficients fail the root condition.
     """
+
+    @classmethod
+    def history_length(cls, alphas=(1.0,), **block_kwargs) -> int:
+        return len(alphas)
 
     def __init__(self, alphas=(1.0,), beta=1.0, **kwargs):
         super().__init__(**kwargs)
