@@ -13,6 +13,7 @@ RUNTIME = [
     "pandas>=2.0,<4",
     "ucimlrepo>=0.0.7",
     "matplotlib>=3.7,<4",
+    "pyarrow>=14",  # Parquet transaction files, streamed row group by row group
 ]
 DATA_FILES = [str(p.relative_to(HERE / "data")) for p in (HERE / "data").rglob("*") if p.is_file()]
 
