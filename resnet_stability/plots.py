@@ -22,13 +22,17 @@ def plot_accuracy_vs_h(table, path_stem, title_note: str = "") -> list[Path]:
             std = rows["std"].fillna(0.0)
             ax.errorbar(rows["h"], rows["mean"], yerr=std, marker="o", capsize=3, label=block)
         trials = int(agg.loc[agg["dataset"] == dataset, "trials"].max())
-        ax.set_title(f"{dataset} (mean ± std over {trials} trials){title_note}", fontsize=10)
-        ax.set_xlabel("step size h")
-        ax.set_ylabel("test accuracy")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _label(ax, f"{dataset} (mean ± std over {trials} trials){title_note}", "step size h", "test accuracy")
     fig.tight_layout()
     return _save(fig, path_stem)
+
+
+def _label(ax, title, xlabel, ylabel, legend_columns=1):
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8 if legend_columns == 1 else 7, ncol=legend_columns)
 
 
 def _save(fig, path_stem) -> list[Path]:
@@ -58,11 +62,7 @@ def plot_noise_robustness(noise_table, path_stem, title_note: str = "") -> list[
                 stats = per_block.groupby("level")["accuracy"].agg(["mean", "std"]).reset_index()
                 ax.errorbar(stats["level"], stats["mean"], yerr=stats["std"].fillna(0.0), marker="o",
                             capsize=3, label=block)
-            ax.set_title(f"{dataset}: {kind} noise{title_note}", fontsize=10)
-            ax.set_xlabel("noise level (standardised units)")
-            ax.set_ylabel("test accuracy")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
+            _label(ax, f"{dataset}: {kind} noise{title_note}", "noise level (standardised units)", "test accuracy")
     fig.tight_layout()
     return _save(fig, path_stem)
 
@@ -82,11 +82,7 @@ def plot_accuracy_over_time(time_table, path_stem, windows_note: str = "", title
             colour = cmap(h_values.index(h) / max(1, len(h_values) - 1))
             ax.errorbar(stats["window"], stats["mean"], yerr=stats["std"].fillna(0.0), marker=".", capsize=2,
                         color=colour, label=f"h={h:g}")
-        ax.set_title(f"{dataset} × {block}{title_note}", fontsize=10)
-        ax.set_xlabel("test window (later →)")
-        ax.set_ylabel("accuracy")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
+        _label(ax, f"{dataset} × {block}{title_note}", "test window (later →)", "accuracy", legend_columns=2)
     if windows_note:
         lines = textwrap.wrap(windows_note, width=int(45 * len(panels)))
         fig.suptitle("\n".join(lines), fontsize=7)

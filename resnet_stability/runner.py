@@ -7,6 +7,7 @@ cluster); it depends only on its arguments, so where it runs cannot change its n
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 
 import pandas as pd
@@ -27,14 +28,19 @@ class CellOutput:
 
 def load_spec_dataset(spec: ExperimentSpec, source: str = "local"):
     """The dataset of ``spec`` (its file for the Bitcoin-type datasets), subsampled to
-    ``spec.max_rows`` rows if set."""
+    ``spec.max_rows`` rows if set. Datasets are immutable, so the last few loaded are
+    kept: the sweep's up-front check and the cells of one process read a file once."""
+    return _load(spec.dataset, spec.data_path, source, spec.max_rows, spec.seed)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(name: str, data_path: str | None, source: str, max_rows: int | None, seed: int):
     from resnet_stability.data import load_dataset, subsample_rows
 
     kwargs = {}
-    if spec.dataset in TIME_SPLIT_DATASETS and (spec.data_path is not None or source == "local"):
-        kwargs["path"] = spec.data_path
-    dataset = load_dataset(spec.dataset, source=source, **kwargs)
-    return subsample_rows(dataset, spec.max_rows, spec.seed)
+    if name in TIME_SPLIT_DATASETS and (data_path is not None or source == "local"):
+        kwargs["path"] = data_path
+    return subsample_rows(load_dataset(name, source=source, **kwargs), max_rows, seed)
 
 
 def run_cell(
