@@ -151,6 +151,42 @@ def _finite_per_member(variable, members):
     return tf.reduce_all(tf.math.is_finite(tf.reshape(variable, (members, -1))), axis=1)
 
 
+def make_train_step(model, optimizer, inputs, jit_compile: bool = False):
+    """One optimiser step for every member of a members ``model``, with divergence masking.
+
+    Returns ``(train_step, alive)``: ``train_step(batch) -> (losses, ok)`` is a compiled
+    function; ``inputs(batch) -> (x, y)``, traced inside it, turns what the step is
+    called with into features (b, M, d) and labels (b, M) (e.g. row indices gathered
+    from an in-memory table). ``alive`` (M,) bool is False for members that diverged:
+    their loss or updated weights were not finite, so their weights (batch-norm
+    statistics too) were put back and are never updated again. The loss is the sum of
+    the members' mean cross-entropies.
+    """
+    members = model.output_shape[1]
+    trainable = model.trainable_variables
+    optimizer.build(trainable)
+    variables = model.variables
+    alive = tf.Variable(tf.ones(members, tf.bool), trainable=False)
+
+    @tf.function(jit_compile=jit_compile)
+    def train_step(batch):
+        x, y = inputs(batch)
+        before = [tf.identity(v.value) for v in variables]
+        with tf.GradientTape() as tape:
+            losses = per_member_loss(y, model(x, training=True))
+            ok = tf.math.is_finite(losses) & alive
+            total = tf.reduce_sum(tf.where(ok, losses, 0.0))
+        optimizer.apply(tape.gradient(total, trainable), trainable)
+        for v in variables:
+            ok = ok & _finite_per_member(v.value, members)
+        for v, old in zip(variables, before):
+            v.assign(tf.where(_member_mask(ok, v), v.value, old))
+        alive.assign(ok)
+        return tf.where(ok, losses, 0.0), ok
+
+    return train_step, alive
+
+
 @dataclasses.dataclass
 class CellResult:
     """Per-member outcome of one cell, plus the trained members model."""
@@ -205,35 +241,15 @@ def train_cell(
             activation=spec.activation,
         )
         model = build_model(**build_args, h=[p.h for p in plans], members=members, seed=[p.seed for p in plans])
-        optimizer = make_optimizer(spec.optimizer, spec.lr)
-        trainable = model.trainable_variables
-        optimizer.build(trainable)
-        variables = model.variables
-
         features = tf.constant(dataset.X, tf.float32)
         labels = tf.constant(dataset.y, tf.int32)
         mean = tf.constant(np.stack([p.mean for p in plans]), tf.float32)
         scale = tf.constant(np.stack([p.scale for p in plans]), tf.float32)
-        alive = tf.Variable(tf.ones(members, tf.bool), trainable=False)
 
         def gather(idx):
             return (tf.gather(features, idx) - mean) / scale, tf.gather(labels, idx)
 
-        @tf.function(jit_compile=jit_compile)
-        def train_step(idx):
-            x, y = gather(idx)
-            before = [tf.identity(v.value) for v in variables]
-            with tf.GradientTape() as tape:
-                losses = per_member_loss(y, model(x, training=True))
-                ok = tf.math.is_finite(losses) & alive
-                total = tf.reduce_sum(tf.where(ok, losses, 0.0))
-            optimizer.apply(tape.gradient(total, trainable), trainable)
-            for v in variables:
-                ok = ok & _finite_per_member(v.value, members)
-            for v, old in zip(variables, before):
-                v.assign(tf.where(_member_mask(ok, v), v.value, old))
-            alive.assign(ok)
-            return tf.where(ok, losses, 0.0), ok
+        train_step, alive = make_train_step(model, make_optimizer(spec.optimizer, spec.lr), gather, jit_compile)
 
         order = BatchOrder(plans)
         n_train = len(plans[0].train_idx)
