@@ -40,6 +40,7 @@ from resnet_stability.data import Dataset, fit_standardizer, split_indices
 from resnet_stability.data.timesplit import TimeSplit, dataset_time_windows
 from resnet_stability.experiment import ExperimentSpec
 from resnet_stability.models import build_model
+from resnet_stability.noise import NoiseSource
 from resnet_stability.seeding import derive_seed
 
 EVAL_CHUNK = 2048  # rows per prediction call
@@ -298,43 +299,16 @@ def train_cell(
     )
 
 
-class NoiseSource:
-    """Perturbations of standardised inputs x (Zhang & Wynter's robustness tests, tabular):
-
-    - ``gaussian``: x + level · N(0, 1) per entry;
-    - ``uniform``: x + U[−level, level] per entry;
-    - ``constant``: x + level (every feature shifted by the same amount).
-
-    Draws come from ``numpy.random.default_rng(seed)`` chunk after chunk, so the same
-    seed and chunking give the same noise.
-    """
-
-    def __init__(self, kind: str, level: float, seed: int):
-        self.kind, self.level = kind, float(level)
-        self.rng = np.random.default_rng(seed)
-
-    def __call__(self, x):
-        shape = tuple(x.shape)
-        if self.kind == "gaussian":
-            noise = self.level * self.rng.standard_normal(shape)
-        elif self.kind == "uniform":
-            noise = self.rng.uniform(-self.level, self.level, shape)
-        elif self.kind == "constant":
-            noise = np.full(shape, self.level)
-        else:
-            raise ValueError(f"unknown noise kind {self.kind!r}; allowed: gaussian, uniform, constant")
-        return x + tf.constant(noise, x.dtype)
-
-
 def evaluate_accuracy(predict, gather, rows: np.ndarray, perturb=None) -> np.ndarray:
     """Per-member accuracy on ``rows`` (n, M) of ``predict`` (features -> probabilities);
-    rows with a non-finite output count as wrong. ``perturb`` maps the standardised
-    inputs before prediction (noise robustness)."""
+    rows with a non-finite output count as wrong. ``perturb`` (a
+    :class:`~resnet_stability.noise.NoiseSource`) is added to the standardised inputs
+    before prediction (noise robustness)."""
     correct = np.zeros(rows.shape[1])
     for start in range(0, rows.shape[0], EVAL_CHUNK):
         x, y = gather(rows[start : start + EVAL_CHUNK].astype(np.int32))
         if perturb is not None:
-            x = perturb(x)
+            x = x + tf.constant(perturb.draw(x.shape), x.dtype)
         probabilities = predict(x)
         finite = tf.reduce_all(tf.math.is_finite(probabilities), axis=-1)
         hit = tf.equal(tf.argmax(probabilities, axis=-1, output_type=tf.int32), y) & finite

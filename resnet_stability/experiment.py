@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 
+from resnet_stability.noise import NOISES
 from resnet_stability.seeding import derive_seed
 
 PAPER_H = tuple(round(0.1 * k, 10) for k in range(1, 11))
@@ -60,10 +61,10 @@ COMMON_DEFAULTS = dict(
     train_span=None,
     test_span=None,
     noise_levels=(),
-    noise_kinds=("gaussian", "uniform", "constant"),
+    noise_kinds=tuple(NOISES),
     data_path=None,
 )
-NOISE_KINDS = ("gaussian", "uniform", "constant")
+NOISE_KINDS = tuple(NOISES)
 #: ``--quick``: a tiny configuration that finishes in seconds (smoke tests).
 QUICK = dict(h_values=(0.1, 0.5, 1.0), trials=2, depth=3, epochs=2, max_rows=300)
 

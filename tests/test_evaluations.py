@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from resnet_stability.data import load_dataset, simulate_transactions, subsample_rows
-from resnet_stability.engine import NoiseSource, noise_records, time_records, train_cell
+from resnet_stability.engine import noise_records, time_records, train_cell
+from resnet_stability.noise import NoiseSource
 from resnet_stability.experiment import resolve_spec
 from resnet_stability.plots import plot_accuracy_over_time, plot_noise_robustness
 
@@ -46,13 +47,15 @@ def test_huge_noise_drives_accuracy_down(noisy_cell):
 
 
 def test_noise_is_deterministic_in_its_seed_and_shaped_as_asked():
-    x = np.zeros((4, 3, 2), np.float32)
-    a, b = NoiseSource("gaussian", 0.5, seed=1)(x), NoiseSource("gaussian", 0.5, seed=1)(x)
+    shape = (4, 3, 2)
+    a, b = NoiseSource("gaussian", 0.5, seed=1).draw(shape), NoiseSource("gaussian", 0.5, seed=1).draw(shape)
     np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, NoiseSource("gaussian", 0.5, seed=2)(x))
-    np.testing.assert_array_equal(NoiseSource("constant", 0.25, seed=0)(x), np.full(x.shape, 0.25, np.float32))
-    uniform = np.asarray(NoiseSource("uniform", 0.5, seed=0)(np.zeros((500, 2, 2), np.float32)))
+    assert not np.array_equal(a, NoiseSource("gaussian", 0.5, seed=2).draw(shape))
+    np.testing.assert_array_equal(NoiseSource("constant", 0.25, seed=0).draw(shape), np.full(shape, 0.25))
+    uniform = NoiseSource("uniform", 0.5, seed=0).draw((500, 2, 2))
     assert uniform.min() >= -0.5 and uniform.max() <= 0.5 and uniform.std() > 0.2
+    with pytest.raises(ValueError, match="unknown noise kind 'pink'; allowed: gaussian, uniform, constant"):
+        NoiseSource("pink", 0.1, seed=0)
 
 
 def test_noise_figure_is_written(noisy_cell, tmp_path):
