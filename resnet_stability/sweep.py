@@ -106,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     datasets = list(PRESETS) + [ALL]
     parser = CleanParser(
         prog="python -m resnet_stability.sweep",
-        description=__doc__.split("\n\n")[0] + " Any flag overrides the dataset's preset.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Accuracy-vs-h sweeps of step-size residual networks on the paper's datasets: every "
+        "h × trial network of a (dataset, block) cell trains at once. Each dataset has the paper's preset; "
+        "any flag overrides it. Rerunning a command resumes it.",
     )
     add = parser.add_argument
     add("--dataset", required=True, type=_name_list(datasets, "dataset"),
@@ -125,10 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--seed", type=_bounded(int, "--seed", 0), help="experiment seed (default 0)")
     add("--out", type=Path, help="output folder (default results/<dataset>)")
     add("--quick", action="store_true", help="tiny configuration that finishes in seconds (smoke test)")
-    add("--device", choices=DEVICE_CHOICES, default="auto", help="where to train")
+    add("--device", choices=DEVICE_CHOICES, default="auto",
+        help="where to train (default: auto, a GPU if TensorFlow sees one)")
     add("--jit", choices=("auto", "on", "off"), default="auto",
         help="XLA-compile the training step (auto: on a GPU, or when depth × batch size >= 500)")
-    add("--source", choices=("local", "uci"), default="local", help="shipped files, or fetch via ucimlrepo")
+    add("--source", choices=("local", "uci"), default="local", help="shipped files, or fetch via ucimlrepo (default: local)")
     add("--data", dest="data_path", type=Path,
         help="your data: a transaction file (bitcoin: CSV/Parquet), the Elliptic folder, or a BitcoinHeist CSV")
     add("--train-span", type=_bounded(float, "--train-span", 0.0, float("inf")),
@@ -138,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--noise", dest="noise_levels", type=_level_list,
         help="noise robustness: perturb the standardised test inputs at these levels, e.g. 0.1,0.5,1")
     add("--noise-kinds", type=_name_list(NOISE_KINDS, "noise kind"), help="default gaussian,uniform,constant")
-    add("--executor", choices=EXECUTORS, default="inprocess", help="where cells run (ray: one task per cell)")
+    add("--executor", choices=EXECUTORS, default="inprocess", help="where cells run (default: inprocess; ray: one task per cell)")
     add("--address", help="Ray cluster address for --executor ray (default: start or join a local one)")
     add("--show-config", action="store_true", help="print the resolved configuration and exit")
     return parser
