@@ -48,6 +48,9 @@ PRESETS: dict[str, dict] = {
 #: Datasets whose rows carry a time stamp: trained on an early window, tested on the next
 #: window (``test_accuracy``) and on each later one (accuracy over time).
 TIME_SPLIT_DATASETS = ("bitcoin", "elliptic", "bitcoinheist")
+#: Datasets that can be trained by streaming their file (``stream=True``; the transaction
+#: schema of :mod:`resnet_stability.data.bitcoin`); see :mod:`resnet_stability.streaming`.
+STREAM_DATASETS = ("bitcoin",)
 COMMON_DEFAULTS = dict(
     blocks=PAPER_BLOCKS,
     h_values=PAPER_H,
@@ -92,6 +95,8 @@ class ExperimentSpec:
     noise_levels: tuple[float, ...] = ()  # noise robustness of the trained members; () = off
     noise_kinds: tuple[str, ...] = NOISE_KINDS
     data_path: str | None = None  # the user's file or folder (bitcoin, elliptic, bitcoinheist)
+    stream: bool = False  # bitcoin: train by streaming the file (resnet_stability.streaming)
+    chunk_rows: int = 1_000_000  # rows per chunk when streaming
 
     def __post_init__(self):
         object.__setattr__(self, "blocks", tuple(self.blocks))
@@ -144,6 +149,15 @@ class ExperimentSpec:
         for kind in self.noise_kinds:
             if kind not in NOISE_KINDS:
                 raise ValueError(f"unknown noise kind {kind!r}; allowed: {', '.join(NOISE_KINDS)}")
+        if not isinstance(self.stream, bool):
+            raise ValueError(f"stream must be True or False, got {self.stream!r}")
+        if self.stream and self.dataset not in STREAM_DATASETS:
+            raise ValueError(
+                f"streaming (--stream) is only available for dataset(s) {', '.join(STREAM_DATASETS)} "
+                f"(transaction files), not {self.dataset!r}"
+            )
+        if isinstance(self.chunk_rows, bool) or not isinstance(self.chunk_rows, int) or self.chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be an integer >= 1, got {self.chunk_rows!r}")
 
     @property
     def members_per_cell(self) -> int:
@@ -157,6 +171,9 @@ class ExperimentSpec:
         config["h_values"] = list(self.h_values)
         config["noise_levels"] = list(self.noise_levels)
         config["noise_kinds"] = list(self.noise_kinds)
+        if not self.stream:  # in memory, chunking changes nothing: keep earlier cells' hashes
+            config.pop("stream")
+            config.pop("chunk_rows")
         return config
 
     def cell_hash(self, block: str) -> str:

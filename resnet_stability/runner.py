@@ -12,7 +12,7 @@ import sys
 
 import pandas as pd
 
-from resnet_stability.experiment import TIME_SPLIT_DATASETS, ExperimentSpec
+from resnet_stability.experiment import STREAM_DATASETS, TIME_SPLIT_DATASETS, ExperimentSpec
 
 
 @dataclasses.dataclass
@@ -60,7 +60,9 @@ def run_cell(
 
     info = select_device(device)
     jit_compile = use_xla(jit, info.kind, spec)
-    dataset = load_spec_dataset(spec, source)
+    if spec.stream and spec.dataset not in STREAM_DATASETS:
+        raise ValueError(f"streaming is only available for {', '.join(STREAM_DATASETS)}, not {spec.dataset!r}")
+    dataset = None if spec.stream else load_spec_dataset(spec, source)  # streaming never loads the file
     callback = None
     if progress:
         bar = EpochProgress(spec.epochs, spec.members_per_cell, stream=sys.stdout)
@@ -68,8 +70,17 @@ def run_cell(
         def callback(epoch, losses, alive):
             bar.update(epoch, float(losses[alive].mean()) if alive.any() else float("nan"), int((~alive).sum()))
 
-    result = train_cell(dataset, spec, block, device=info.tf_name, jit_compile=jit_compile, on_epoch_end=callback)
-    notes = {"synthetic": is_synthetic(dataset), "device": info.description, "jit_compile": jit_compile}
+    if spec.stream:  # memory holds one chunk of the file at a time (resnet_stability.streaming)
+        from resnet_stability.streaming import file_is_synthetic, train_cell_streaming
+
+        result = train_cell_streaming(
+            spec.data_path, spec, block, device=info.tf_name, jit_compile=jit_compile, on_epoch_end=callback
+        )
+        synthetic = file_is_synthetic(spec.data_path)
+    else:
+        result = train_cell(dataset, spec, block, device=info.tf_name, jit_compile=jit_compile, on_epoch_end=callback)
+        synthetic = is_synthetic(dataset)
+    notes = {"synthetic": synthetic, "device": info.description, "jit_compile": jit_compile, "stream": spec.stream}
     split = result.plans[0].time_split
     if split is not None:
         notes["windows"] = split.describe()

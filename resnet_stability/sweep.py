@@ -140,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--noise", dest="noise_levels", type=_level_list,
         help="noise robustness: perturb the standardised test inputs at these levels, e.g. 0.1,0.5,1")
     add("--noise-kinds", type=_name_list(NOISE_KINDS, "noise kind"), help="default gaussian,uniform,constant")
+    add("--stream", action="store_true",
+        help="bitcoin: train by streaming the file in chunks instead of loading it; all members then share one "
+        "batch order")
+    add("--chunk-rows", type=_bounded(int, "--chunk-rows", 1),
+        help="with --stream: rows per chunk read from the file (default 1000000; also the default shuffle buffer)")
     add("--executor", choices=EXECUTORS, default="inprocess", help="where cells run (default: inprocess; ray: one task per cell)")
     add("--address", help="Ray cluster address for --executor ray (default: start or join a local one)")
     add("--show-config", action="store_true", help="print the resolved configuration and exit")
@@ -148,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 OVERRIDES = (
     "blocks", "h_values", "trials", "depth", "width", "epochs", "batch_size", "lr", "optimizer", "test_size", "seed",
-    "train_span", "test_span", "noise_levels", "noise_kinds", "data_path",
+    "train_span", "test_span", "noise_levels", "noise_kinds", "data_path", "stream", "chunk_rows",
 )
 SIMULATED_ROWS = {False: 20_000, True: 2_000}  # rows of the simulated Bitcoin file (full, --quick)
 
@@ -158,6 +163,8 @@ def resolve_specs(args) -> list:
 
     names = list(ALL_DATASETS) if ALL in args.dataset else list(dict.fromkeys(args.dataset))  # "wine,wine" is one
     overrides = {name: getattr(args, name) for name in OVERRIDES}
+    if args.chunk_rows is not None and not args.stream:
+        raise ValueError("--chunk-rows only applies with --stream")
     for name in names:
         needs_file = name in NEEDS_USER_DATA and not (name == "bitcoinheist" and args.source == "uci")
         if needs_file and args.data_path is None:
@@ -210,6 +217,12 @@ def run(args) -> int:
     specs = [with_simulated_bitcoin(spec, out, args.quick) for spec in specs]
     notes = {}
     for spec in specs:  # load every dataset once up front: bad files fail before any training
+        if spec.stream:  # a streamed scan validates the file and finds its windows without holding it
+            from resnet_stability.streaming import stream_notes
+
+            notes[spec.dataset] = stream_notes(spec)
+            print(f"{spec.dataset} (streamed in chunks of {spec.chunk_rows} rows): {notes[spec.dataset]['windows']}")
+            continue
         dataset = load_spec_dataset(spec, args.source)
         notes[spec.dataset] = {"synthetic": is_synthetic(dataset), "rows": int(dataset.X.shape[0])}
         if dataset.time is not None:
