@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import time
 from collections.abc import Callable
 
@@ -188,6 +187,41 @@ def make_train_step(model, optimizer, inputs, jit_compile: bool = False):
     return train_step, alive
 
 
+def build_members_model(plans: list[MemberPlan], spec: ExperimentSpec, block: str, input_dim: int, n_classes: int):
+    """The members model of a cell (member m: h and seed of ``plans[m]``) and the
+    ``build_model`` arguments its members share."""
+    build_args = dict(
+        input_dim=input_dim,
+        n_classes=n_classes,
+        block=block,
+        depth=spec.depth,
+        width=spec.width,
+        activation=spec.activation,
+    )
+    model = build_model(**build_args, h=[p.h for p in plans], members=len(plans), seed=[p.seed for p in plans])
+    return model, build_args
+
+
+def run_epochs(train_step, alive, epochs: int, epoch_batches, on_epoch_end=None):
+    """Train ``epochs`` epochs; ``epoch_batches(epoch)`` yields that epoch's batches.
+
+    Returns ``(final_loss, diverged_epoch)``: each member's mean loss over the last epoch
+    (NaN once diverged) and the epoch in which it diverged (−1 if never). Calls
+    ``on_epoch_end(epoch, mean_loss_per_member, alive)`` after each epoch.
+    """
+    members = int(alive.shape[0])
+    diverged_epoch = np.full(members, -1)
+    final_loss = np.full(members, np.nan)
+    for epoch in range(epochs):
+        step_losses = [train_step(batch)[0] for batch in epoch_batches(epoch)]
+        alive_now = alive.numpy()
+        diverged_epoch[(diverged_epoch < 0) & ~alive_now] = epoch
+        final_loss = np.where(alive_now, tf.reduce_mean(tf.stack(step_losses), axis=0).numpy(), np.nan)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, final_loss, alive_now)
+    return final_loss, diverged_epoch
+
+
 @dataclasses.dataclass
 class CellResult:
     """Per-member outcome of one cell, plus the trained members model."""
@@ -233,15 +267,7 @@ def train_cell(
     members = len(plans)
     with tf.device(device) if device else contextlib.nullcontext():
         started = time.perf_counter()
-        build_args = dict(
-            input_dim=dataset.n_features,
-            n_classes=dataset.n_classes,
-            block=block,
-            depth=spec.depth,
-            width=spec.width,
-            activation=spec.activation,
-        )
-        model = build_model(**build_args, h=[p.h for p in plans], members=members, seed=[p.seed for p in plans])
+        model, build_args = build_members_model(plans, spec, block, dataset.n_features, dataset.n_classes)
         features = tf.constant(dataset.X, tf.float32)
         labels = tf.constant(dataset.y, tf.int32)
         mean = tf.constant(np.stack([p.mean for p in plans]), tf.float32)
@@ -253,21 +279,12 @@ def train_cell(
         train_step, alive = make_train_step(model, make_optimizer(spec.optimizer, spec.lr), gather, jit_compile)
 
         order = BatchOrder(plans)
-        n_train = len(plans[0].train_idx)
-        steps = math.ceil(n_train / spec.batch_size)
-        diverged_epoch = np.full(members, -1)
-        final_loss = np.full(members, np.nan)
-        for epoch in range(spec.epochs):
+
+        def epoch_batches(epoch):  # batch s: rows s*batch_size ... of this epoch's order
             rows = order.next_epoch().astype(np.int32)
-            step_losses = []
-            for s in range(steps):
-                losses, ok = train_step(rows[s * spec.batch_size : (s + 1) * spec.batch_size])
-                step_losses.append(losses)
-            alive_now = alive.numpy()
-            diverged_epoch[(diverged_epoch < 0) & ~alive_now] = epoch
-            final_loss = np.where(alive_now, tf.reduce_mean(tf.stack(step_losses), axis=0).numpy(), np.nan)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, final_loss, alive_now)
+            return (rows[start : start + spec.batch_size] for start in range(0, len(rows), spec.batch_size))
+
+        final_loss, diverged_epoch = run_epochs(train_step, alive, spec.epochs, epoch_batches, on_epoch_end)
 
         predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         test_rows = np.stack([p.test_idx for p in plans], axis=1)

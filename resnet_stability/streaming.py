@@ -526,8 +526,15 @@ def train_cell_streaming(
     """
     import tensorflow as tf
 
-    from resnet_stability.engine import CellResult, NoiseSource, evaluate_accuracy, make_optimizer, make_train_step
-    from resnet_stability.models import build_model
+    from resnet_stability.engine import (
+        CellResult,
+        build_members_model,
+        evaluate_accuracy,
+        make_optimizer,
+        make_train_step,
+        run_epochs,
+    )
+    from resnet_stability.noise import NoiseSource
 
     if spec.dataset not in STREAM_DATASETS:
         raise ValueError(
@@ -543,15 +550,7 @@ def train_cell_streaming(
     plans = stream_plans(scan, spec, block)
     members = len(plans)
     with tf.device(device) if device else contextlib.nullcontext():
-        build_args = dict(
-            input_dim=len(NUMERIC_MASK),
-            n_classes=len(ENTITY_LABELS),
-            block=block,
-            depth=spec.depth,
-            width=spec.width,
-            activation=spec.activation,
-        )
-        model = build_model(**build_args, h=[p.h for p in plans], members=members, seed=[p.seed for p in plans])
+        model, build_args = build_members_model(plans, spec, block, len(NUMERIC_MASK), len(ENTITY_LABELS))
         mean = tf.constant(scan.mean, tf.float32)
         scale = tf.constant(scan.scale, tf.float32)
 
@@ -562,18 +561,12 @@ def train_cell_streaming(
         train_step, alive = make_train_step(
             model, make_optimizer(spec.optimizer, spec.lr), lambda batch: standardise(*batch), jit_compile
         )
-        diverged_epoch = np.full(members, -1)
-        final_loss = np.full(members, np.nan)
-        for epoch in range(spec.epochs):
-            step_losses = []
-            for x, y in prefetch(epoch_batches(path, spec, scan, epoch, buffer_rows)):
-                losses, _ = train_step((tf.constant(x), tf.constant(y)))
-                step_losses.append(losses)
-            alive_now = alive.numpy()
-            diverged_epoch[(diverged_epoch < 0) & ~alive_now] = epoch
-            final_loss = np.where(alive_now, tf.reduce_mean(tf.stack(step_losses), axis=0).numpy(), np.nan)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, final_loss, alive_now)
+
+        def streamed_batches(epoch):
+            batches = prefetch(epoch_batches(path, spec, scan, epoch, buffer_rows))
+            return ((tf.constant(x), tf.constant(y)) for x, y in batches)
+
+        final_loss, diverged_epoch = run_epochs(train_step, alive, spec.epochs, streamed_batches, on_epoch_end)
 
         predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 

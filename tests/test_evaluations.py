@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from resnet_stability.data import load_dataset, simulate_transactions, subsample_rows
+from resnet_stability.data import load_dataset, simulate_transactions
 from resnet_stability.engine import noise_records, time_records, train_cell
 from resnet_stability.noise import NoiseSource
 from resnet_stability.experiment import resolve_spec
