@@ -36,7 +36,8 @@ def main():
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--workdir", type=Path, default=Path("benchmarks/.data"))
-    parser.add_argument("--jit", action="store_true")
+    parser.add_argument("--xla", choices=("step", "update", "off"), default="update",
+                        help="XLA for the whole step, the optimiser update only (the CPU default), or none")
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be >= 2 (the last epoch is timed)")
@@ -55,11 +56,11 @@ def main():
                                         depth=args.depth, width=args.width, batch_size=args.batch_size))
     train_rows = len(time_split_for(dataset, spec).train_idx)
     epoch_ends = []
-    train_cell(dataset, spec, "residual", jit_compile=args.jit,
+    train_cell(dataset, spec, "residual", xla=args.xla,
                on_epoch_end=lambda *_: epoch_ends.append(time.perf_counter()))
     rows_per_second = train_rows / (epoch_ends[-1] - epoch_ends[-2])
     print(f"training: {args.members} members, depth {args.depth}, width {args.width}, batch {args.batch_size}, "
-          f"XLA {'on' if args.jit else 'off'}; last of {args.epochs} epochs on {train_rows:,} training-window rows")
+          f"XLA: {args.xla}; last of {args.epochs} epochs on {train_rows:,} training-window rows")
     print(f"training throughput: {rows_per_second:,.0f} rows/s, {rows_per_second * args.members:,.0f} member-rows/s")
 
 

@@ -12,6 +12,7 @@ standalone ``build_model`` trained alone (tested in ``tests/test_engine.py``):
 - the loss is the SUM of the members' mean cross-entropies, so each member's
   gradient is exactly its own (never averaged over members); optimisers used here
   are element-wise (no global clipping), so Adam/SGD see each member's own gradient.
+  The step itself is :class:`resnet_stability.train_step.MembersTrainStep`.
 
 Divergence is data, not a crash: after every step a member whose loss or updated
 weights are not finite is marked diverged, its weights (and batch-norm statistics)
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 
@@ -41,21 +43,42 @@ from resnet_stability.experiment import ExperimentSpec
 from resnet_stability.models import build_model
 from resnet_stability.noise import NoiseSource
 from resnet_stability.seeding import derive_seed
+from resnet_stability.train_step import MembersTrainStep
 
 EVAL_CHUNK = 2048  # rows per prediction call
-#: ``jit="auto"`` compiles the training step with XLA on a GPU, and on a CPU when
-#: depth × batch size reaches this (measured on 2 cores, 100 members: XLA was slower for
-#: Wine, 20 × 10, and 1.4–1.8× faster for 100 × 10, 100 × 100 and 128 × 10 000).
-JIT_MIN_DEPTH_X_BATCH = 500
+JIT_CHOICES = ("auto", "on", "off")
+#: Shards of a cell on a CPU (see :mod:`resnet_stability.train_step`): independent
+#: members models stepped at once, so that TensorFlow runs them on different cores.
+CPU_SHARDS = 2
 
 
-def use_xla(choice: str, device_kind: str, spec: ExperimentSpec) -> bool:
-    """Resolve ``--jit`` (on, off, auto) for a cell; see :data:`JIT_MIN_DEPTH_X_BATCH`."""
-    if choice not in ("on", "off", "auto"):
-        raise ValueError(f"unknown jit choice {choice!r}; allowed: auto, on, off")
-    if choice != "auto":
-        return choice == "on"
-    return device_kind == "gpu" or spec.depth * spec.batch_size >= JIT_MIN_DEPTH_X_BATCH
+def xla_mode(choice: str, device_kind: str) -> str:
+    """Resolve ``--jit`` for a cell: ``"step"`` (the whole training step compiled with
+    XLA), ``"update"`` (only the optimiser update and divergence masking) or ``"off"``.
+
+    ``auto`` is ``"step"`` on a GPU and ``"update"`` on a CPU, where XLA's batched
+    matmuls at the presets' shapes ran ~3x slower than TensorFlow's (oneDNN) kernels
+    while its fused update was 2-3x faster than a dozen separate passes over the
+    parameters (``benchmarks/bench_presets.py``); ``on`` is ``"step"``.
+    """
+    if choice not in JIT_CHOICES:
+        raise ValueError(f"unknown jit choice {choice!r}; allowed: {', '.join(JIT_CHOICES)}")
+    if choice == "off":
+        return "off"
+    return "step" if choice == "on" or device_kind == "gpu" else "update"
+
+
+def device_kind(device: str | None) -> str:
+    """``"gpu"`` for a TensorFlow device name like ``/GPU:0`` (or, with None, when
+    TensorFlow sees a GPU), else ``"cpu"``."""
+    if device is None:
+        return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+    return "gpu" if "GPU" in device.upper() else "cpu"
+
+
+def shard_count(device_kind: str, members: int) -> int:
+    """Shards of a cell: :data:`CPU_SHARDS` on a CPU (at most one per member), 1 on a GPU."""
+    return 1 if device_kind == "gpu" else max(1, min(CPU_SHARDS, members))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -138,58 +161,11 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     return keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate}})
 
 
-def per_member_loss(labels, probabilities):
-    """Mean sparse cross-entropy over the batch axis: (b, M), (b, M, C) -> (M,)."""
-    return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, probabilities), axis=0)
-
-
-def _member_mask(ok, variable):
-    return tf.reshape(ok, (-1,) + (1,) * (len(variable.shape) - 1))
-
-
-def _finite_per_member(variable, members):
-    return tf.reduce_all(tf.math.is_finite(tf.reshape(variable, (members, -1))), axis=1)
-
-
-def make_train_step(model, optimizer, inputs, jit_compile: bool = False):
-    """One optimiser step for every member of a members ``model``, with divergence masking.
-
-    Returns ``(train_step, alive)``: ``train_step(batch) -> (losses, ok)`` is a compiled
-    function; ``inputs(batch) -> (x, y)``, traced inside it, turns what the step is
-    called with into features (b, M, d) and labels (b, M) (e.g. row indices gathered
-    from an in-memory table). ``alive`` (M,) bool is False for members that diverged:
-    their loss or updated weights were not finite, so their weights (batch-norm
-    statistics too) were put back and are never updated again. The loss is the sum of
-    the members' mean cross-entropies.
-    """
-    members = model.output_shape[1]
-    trainable = model.trainable_variables
-    optimizer.build(trainable)
-    variables = model.variables
-    alive = tf.Variable(tf.ones(members, tf.bool), trainable=False)
-
-    @tf.function(jit_compile=jit_compile)
-    def train_step(batch):
-        x, y = inputs(batch)
-        before = [tf.identity(v.value) for v in variables]
-        with tf.GradientTape() as tape:
-            losses = per_member_loss(y, model(x, training=True))
-            ok = tf.math.is_finite(losses) & alive
-            total = tf.reduce_sum(tf.where(ok, losses, 0.0))
-        optimizer.apply(tape.gradient(total, trainable), trainable)
-        for v in variables:
-            ok = ok & _finite_per_member(v.value, members)
-        for v, old in zip(variables, before):
-            v.assign(tf.where(_member_mask(ok, v), v.value, old))
-        alive.assign(ok)
-        return tf.where(ok, losses, 0.0), ok
-
-    return train_step, alive
-
-
-def build_members_model(plans: list[MemberPlan], spec: ExperimentSpec, block: str, input_dim: int, n_classes: int):
-    """The members model of a cell (member m: h and seed of ``plans[m]``) and the
-    ``build_model`` arguments its members share."""
+def build_members_shards(
+    plans: list[MemberPlan], spec: ExperimentSpec, block: str, input_dim: int, n_classes: int, shards: int = 1
+):
+    """The members models of a cell, ``shards`` of them with consecutive members (member
+    m: h and seed of ``plans[m]``), and the ``build_model`` arguments all members share."""
     build_args = dict(
         input_dim=input_dim,
         n_classes=n_classes,
@@ -198,33 +174,49 @@ def build_members_model(plans: list[MemberPlan], spec: ExperimentSpec, block: st
         width=spec.width,
         activation=spec.activation,
     )
-    model = build_model(**build_args, h=[p.h for p in plans], members=len(plans), seed=[p.seed for p in plans])
-    return model, build_args
+    models = [
+        build_model(**build_args, h=[p.h for p in part], members=len(part), seed=[p.seed for p in part])
+        for part in np.array_split(np.array(plans, dtype=object), min(shards, len(plans)))
+    ]
+    return models, build_args
 
 
-def run_epochs(train_step, alive, epochs: int, epoch_batches, on_epoch_end=None):
+def members_predictor(shards: list[keras.Model]):
+    """A compiled ``predict(x)``: (b, M, d) -> (b, M, C) probabilities of every member."""
+    bounds = np.cumsum([0] + [int(model.output_shape[1]) for model in shards])
+
+    def predict(x):
+        parts = [model(x[:, lo:hi], training=False) for model, lo, hi in zip(shards, bounds, bounds[1:])]
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
+
+    return tf.function(predict, reduce_retracing=True)
+
+
+def run_epochs(train_step: MembersTrainStep, epochs: int, epoch_batches, on_epoch_end=None):
     """Train ``epochs`` epochs; ``epoch_batches(epoch)`` yields that epoch's batches.
 
     Returns ``(final_loss, diverged_epoch)``: each member's mean loss over the last epoch
     (NaN once diverged) and the epoch in which it diverged (−1 if never). Calls
-    ``on_epoch_end(epoch, mean_loss_per_member, alive)`` after each epoch.
+    ``on_epoch_end(epoch, mean_loss_per_member, alive)`` after each epoch. The trained
+    weights are in the models' variables when it returns.
     """
-    members = int(alive.shape[0])
+    members = train_step.members
     diverged_epoch = np.full(members, -1)
     final_loss = np.full(members, np.nan)
     for epoch in range(epochs):
         step_losses = [train_step(batch)[0] for batch in epoch_batches(epoch)]
-        alive_now = alive.numpy()
+        alive_now = train_step.alive()
         diverged_epoch[(diverged_epoch < 0) & ~alive_now] = epoch
         final_loss = np.where(alive_now, tf.reduce_mean(tf.stack(step_losses), axis=0).numpy(), np.nan)
         if on_epoch_end is not None:
             on_epoch_end(epoch, final_loss, alive_now)
+    train_step.write_back()
     return final_loss, diverged_epoch
 
 
 @dataclasses.dataclass
 class CellResult:
-    """Per-member outcome of one cell, plus the trained members model."""
+    """Per-member outcome of one cell, plus the trained members models (its shards)."""
 
     plans: list[MemberPlan]
     test_accuracy: np.ndarray
@@ -233,19 +225,40 @@ class CellResult:
     diverged: np.ndarray
     diverged_epoch: np.ndarray  # -1 where the member never diverged
     seconds: float
-    model: keras.Model
+    shards: list[keras.Model]  # members models holding consecutive members, in order
     window_accuracy: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)  # window -> (M,)
     noise_accuracy: dict[tuple[str, float], np.ndarray] = dataclasses.field(default_factory=dict)
     build_args: dict = dataclasses.field(default_factory=dict)  # build_model arguments shared by members
+
+    def _locate(self, m: int) -> tuple[keras.Model, int]:
+        """The shard holding member ``m`` and its index there."""
+        for shard in self.shards:
+            size = int(shard.output_shape[1])
+            if m < size:
+                return shard, m
+            m -= size
+        raise IndexError(f"member index out of range: the cell has {len(self.plans)} members")
 
     def member_model(self, m: int) -> keras.Model:
         """Member ``m`` as a standalone ``build_model`` network holding its trained weights
         (slice m of every variable), e.g. for :mod:`resnet_stability.analysis`."""
         plan = self.plans[m]
+        shard, index = self._locate(m)
         standalone = build_model(**self.build_args, h=plan.h, seed=plan.seed)
-        for target, source in zip(standalone.variables, self.model.variables):
-            target.assign(source.numpy()[m])
+        for target, source in zip(standalone.variables, shard.variables):
+            target.assign(source.numpy()[index])
         return standalone
+
+    @functools.cached_property
+    def model(self) -> keras.Model:
+        """All members as ONE members model (built on first use by joining the shards)."""
+        if len(self.shards) == 1:
+            return self.shards[0]
+        plans = self.plans
+        model = build_model(**self.build_args, h=[p.h for p in plans], members=len(plans), seed=[p.seed for p in plans])
+        for target, *sources in zip(model.variables, *(shard.variables for shard in self.shards)):
+            target.assign(np.concatenate([source.numpy() for source in sources]))
+        return model
 
 
 def train_cell(
@@ -254,29 +267,37 @@ def train_cell(
     block: str,
     *,
     device: str | None = None,
-    jit_compile: bool = False,
+    xla: str = "update",
+    shards: int | None = None,
     on_epoch_end: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
     plans: list[MemberPlan] | None = None,
 ) -> CellResult:
     """Train all members of the (``spec.dataset``, ``block``) cell at once.
 
-    ``on_epoch_end(epoch, mean_loss_per_member, alive)`` is called after each epoch
-    (progress display). ``plans`` overrides :func:`plan_members` (tests).
+    ``xla`` is ``"step"``, ``"update"`` or ``"off"`` (:func:`xla_mode`); ``shards``
+    the number of members models the cell is split into (default
+    :func:`shard_count` for ``device``). ``on_epoch_end(epoch, mean_loss_per_member,
+    alive)`` is called after each epoch (progress display). ``plans`` overrides
+    :func:`plan_members` (tests).
     """
     plans = plan_members(dataset, spec, block) if plans is None else plans
     members = len(plans)
+    shards = shard_count(device_kind(device), members) if shards is None else shards
     with tf.device(device) if device else contextlib.nullcontext():
         started = time.perf_counter()
-        model, build_args = build_members_model(plans, spec, block, dataset.n_features, dataset.n_classes)
-        features = tf.constant(dataset.X, tf.float32)
+        models, build_args = build_members_shards(
+            plans, spec, block, dataset.n_features, dataset.n_classes, shards
+        )
+        dtype = keras.config.floatx()  # float32 unless the user set Keras's float type
+        features = tf.constant(dataset.X, dtype)
         labels = tf.constant(dataset.y, tf.int32)
-        mean = tf.constant(np.stack([p.mean for p in plans]), tf.float32)
-        scale = tf.constant(np.stack([p.scale for p in plans]), tf.float32)
+        mean = tf.constant(np.stack([p.mean for p in plans]), dtype)
+        scale = tf.constant(np.stack([p.scale for p in plans]), dtype)
 
         def gather(idx):
             return (tf.gather(features, idx) - mean) / scale, tf.gather(labels, idx)
 
-        train_step, alive = make_train_step(model, make_optimizer(spec.optimizer, spec.lr), gather, jit_compile)
+        train_step = MembersTrainStep(models, lambda: make_optimizer(spec.optimizer, spec.lr), gather, xla)
 
         order = BatchOrder(plans)
 
@@ -284,9 +305,9 @@ def train_cell(
             rows = order.next_epoch().astype(np.int32)
             return (rows[start : start + spec.batch_size] for start in range(0, len(rows), spec.batch_size))
 
-        final_loss, diverged_epoch = run_epochs(train_step, alive, spec.epochs, epoch_batches, on_epoch_end)
+        final_loss, diverged_epoch = run_epochs(train_step, spec.epochs, epoch_batches, on_epoch_end)
 
-        predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        predict = members_predictor(models)
         test_rows = np.stack([p.test_idx for p in plans], axis=1)
         test_accuracy = evaluate_accuracy(predict, gather, test_rows)
         train_accuracy = evaluate_accuracy(predict, gather, np.stack([p.train_idx for p in plans], axis=1))
@@ -306,10 +327,10 @@ def train_cell(
         test_accuracy=test_accuracy,
         train_accuracy=train_accuracy,
         final_loss=final_loss,
-        diverged=~alive.numpy(),
+        diverged=~train_step.alive(),
         diverged_epoch=diverged_epoch,
         seconds=seconds,
-        model=model,
+        shards=models,
         window_accuracy=window_accuracy,
         noise_accuracy=noise_accuracy,
         build_args=build_args,

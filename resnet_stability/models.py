@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from resnet_stability.layers import MembersDense, StepResidual, get_block
-from resnet_stability.layers.members import member_seeds, validate_members
+from resnet_stability.layers.members import MembersLayout, member_seeds, validate_members
 from resnet_stability.seeding import derive_seed
 
 
@@ -47,8 +47,10 @@ def build_model(
     - head: ``MembersDense(n_classes, activation="softmax")``.
 
     With ``members=M`` the model maps (batch, M, input_dim) to (batch, M, n_classes):
-    M independent networks. ``h`` may then hold one value per member, and ``seed`` one
-    int per member; member m equals the standalone model built with seed ``seeds[m]``
+    M independent networks. The blocks' states are members first, (M, batch, width): a
+    ``MembersLayout`` layer named ``members_first`` precedes the first block and one
+    named ``batch_first`` follows the last (see :mod:`resnet_stability.layers.members`).
+    ``h`` may then hold one value per member, and ``seed`` one int per member; member m equals the standalone model built with seed ``seeds[m]``
     (an int ``seed`` gives member m the seed ``derive_seed(seed, "member", m)``).
     Non-uniform steps: ``step_sizes`` (a sequence of ``depth`` values h_1..h_L, each a
     float or one value per member) replaces the single ``h``.
@@ -76,6 +78,8 @@ def build_model(
     state = inputs
     if input_dim != width:
         state = MembersDense(width, members=members, seed=layer_seeds(seeds, "stem", members), name="stem")(state)
+    if members is not None:
+        state = MembersLayout(name="members_first")(state)
     steps = block_class.history_length(**block_kwargs)  # states a multistep block reads
     history = [state]  # [y_n, y_{n-1}, ...]
     for index in range(depth):
@@ -93,6 +97,8 @@ def build_model(
             layer = block_class(**common, **block_kwargs)
             state = layer(history[:steps]) if steps > 1 else layer(state)
         history = ([state] + history)[:steps]
+    if members is not None:
+        state = MembersLayout(name="batch_first")(state)
     outputs = MembersDense(
         n_classes, activation="softmax", members=members, seed=layer_seeds(seeds, "head", members), name="head"
     )(state)

@@ -55,11 +55,11 @@ def run_cell(
     """Train the (``spec.dataset``, ``block``) cell and return its tables."""
     from resnet_stability.data.bitcoin import is_synthetic
     from resnet_stability.devices import select_device
-    from resnet_stability.engine import cell_records, noise_records, time_records, train_cell, use_xla
+    from resnet_stability.engine import cell_records, noise_records, time_records, train_cell, xla_mode
     from resnet_stability.progress import EpochProgress
 
     info = select_device(device)
-    jit_compile = use_xla(jit, info.kind, spec)
+    xla = xla_mode(jit, info.kind)
     if spec.stream and spec.dataset not in STREAM_DATASETS:
         raise ValueError(f"streaming is only available for {', '.join(STREAM_DATASETS)}, not {spec.dataset!r}")
     dataset = None if spec.stream else load_spec_dataset(spec, source)  # streaming never loads the file
@@ -74,13 +74,13 @@ def run_cell(
         from resnet_stability.streaming import file_is_synthetic, train_cell_streaming
 
         result = train_cell_streaming(
-            spec.data_path, spec, block, device=info.tf_name, jit_compile=jit_compile, on_epoch_end=callback
+            spec.data_path, spec, block, device=info.tf_name, xla=xla, on_epoch_end=callback
         )
         synthetic = file_is_synthetic(spec.data_path)
     else:
-        result = train_cell(dataset, spec, block, device=info.tf_name, jit_compile=jit_compile, on_epoch_end=callback)
+        result = train_cell(dataset, spec, block, device=info.tf_name, xla=xla, on_epoch_end=callback)
         synthetic = is_synthetic(dataset)
-    notes = {"synthetic": synthetic, "device": info.description, "jit_compile": jit_compile, "stream": spec.stream}
+    notes = {"synthetic": synthetic, "device": info.description, "xla": xla, "stream": spec.stream}
     split = result.plans[0].time_split
     if split is not None:
         notes["windows"] = split.describe()

@@ -22,9 +22,8 @@ Passes over the file (each streamed):
    (a uniform random subset of the file's rows, seed ``spec.seed``).
 2. *one pass per epoch*, over the chunks up to the last one holding a training row:
    training-window rows go through a :class:`BufferShuffler` into batches of
-   ``spec.batch_size`` that feed :func:`engine.make_train_step
-   <resnet_stability.engine.make_train_step>` (standardised and tiled to every member
-   inside the compiled step).
+   ``spec.batch_size`` that feed :class:`~resnet_stability.train_step.MembersTrainStep`
+   (standardised and tiled to every member inside the compiled step).
 3. *evaluation*: accuracy of every member on the training window and on every test
    window (and, with ``spec.noise_levels``, on the first test window under noise),
    counted exactly as :func:`engine.evaluate_accuracy
@@ -504,7 +503,7 @@ def train_cell_streaming(
     block: str,
     *,
     device: str | None = None,
-    jit_compile: bool = False,
+    xla: str = "update",
     on_epoch_end: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
     shuffle_buffer: int | None = None,
 ):
@@ -528,12 +527,15 @@ def train_cell_streaming(
 
     from resnet_stability.engine import (
         CellResult,
-        build_members_model,
+        build_members_shards,
+        device_kind,
         evaluate_accuracy,
         make_optimizer,
-        make_train_step,
+        members_predictor,
         run_epochs,
+        shard_count,
     )
+    from resnet_stability.train_step import MembersTrainStep
     from resnet_stability.noise import NoiseSource
 
     if spec.dataset not in STREAM_DATASETS:
@@ -550,7 +552,9 @@ def train_cell_streaming(
     plans = stream_plans(scan, spec, block)
     members = len(plans)
     with tf.device(device) if device else contextlib.nullcontext():
-        model, build_args = build_members_model(plans, spec, block, len(NUMERIC_MASK), len(ENTITY_LABELS))
+        models, build_args = build_members_shards(
+            plans, spec, block, len(NUMERIC_MASK), len(ENTITY_LABELS), shard_count(device_kind(device), members)
+        )
         mean = tf.constant(scan.mean, tf.float32)
         scale = tf.constant(scan.scale, tf.float32)
 
@@ -558,17 +562,17 @@ def train_cell_streaming(
             x = (tf.tile(x[:, None, :], [1, members, 1]) - mean) / scale
             return x, tf.tile(y[:, None], [1, members])
 
-        train_step, alive = make_train_step(
-            model, make_optimizer(spec.optimizer, spec.lr), lambda batch: standardise(*batch), jit_compile
+        train_step = MembersTrainStep(
+            models, lambda: make_optimizer(spec.optimizer, spec.lr), lambda batch: standardise(*batch), xla
         )
 
         def streamed_batches(epoch):
             batches = prefetch(epoch_batches(path, spec, scan, epoch, buffer_rows))
             return ((tf.constant(x), tf.constant(y)) for x, y in batches)
 
-        final_loss, diverged_epoch = run_epochs(train_step, alive, spec.epochs, streamed_batches, on_epoch_end)
+        final_loss, diverged_epoch = run_epochs(train_step, spec.epochs, streamed_batches, on_epoch_end)
 
-        predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        predict = members_predictor(models)
 
         def score(x, y, perturb):  # correct predictions per member on rows x, y
             rows = np.zeros((len(x), members), np.int32)
@@ -612,10 +616,10 @@ def train_cell_streaming(
         test_accuracy=window_accuracy[test_index],
         train_accuracy=train_accuracy,
         final_loss=final_loss,
-        diverged=~alive.numpy(),
+        diverged=~train_step.alive(),
         diverged_epoch=diverged_epoch,
         seconds=seconds,
-        model=model,
+        shards=models,
         window_accuracy=window_accuracy,
         noise_accuracy=noise_accuracy,
         build_args=build_args,

@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--device", choices=DEVICE_CHOICES, default="auto",
         help="where to train (default: auto, a GPU if TensorFlow sees one)")
     add("--jit", choices=("auto", "on", "off"), default="auto",
-        help="XLA-compile the training step (auto: on a GPU, or when depth × batch size >= 500)")
+        help="XLA: on = the whole training step, off = none; auto = the whole step on a GPU, only the optimiser "
+        "update on a CPU")
     add("--source", choices=("local", "uci"), default="local", help="shipped files, or fetch via ucimlrepo (default: local)")
     add("--data", dest="data_path", type=Path,
         help="your data: a transaction file (bitcoin: CSV/Parquet), the Elliptic folder, or a BitcoinHeist CSV")
@@ -246,7 +247,7 @@ def run(args) -> int:
         path = store.write_cell(spec, block, output.results, {"over_time": output.over_time, "noise": output.noise})
         print(f"    {spec.dataset} × {block}: {output.seconds:.1f} s "
               f"({output.seconds / spec.members_per_cell:.3f} s per network, "
-              f"XLA {'on' if output.notes['jit_compile'] else 'off'}) -> {path}")
+              f"XLA: {output.notes['xla']}) -> {path}")
 
     table = store.read_table(specs)
     written = [store.write_table(table)]

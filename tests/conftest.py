@@ -7,6 +7,7 @@ collection time, so a block registered later is covered without editing any test
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
@@ -51,3 +52,17 @@ def perturb_weights(rng):
         return layer
 
     return perturb
+
+
+@pytest.fixture
+def float64():
+    """Build and train in float64 for the duration of a test. Members and standalone
+    networks compute the same products with different kernels (batched or not); in
+    float32 such a rounding difference can flip a ReLU near 0 and, amplified by Adam,
+    grow to ~lr, while in float64 they agree to ~1e-12."""
+    previous, policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    yield
+    keras.config.set_floatx(previous)
+    keras.config.set_dtype_policy(policy)

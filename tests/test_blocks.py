@@ -48,7 +48,8 @@ def make_block(name, members=None, h=None, seed=None, **kwargs):
 
 
 def state_shape(members, batch=BATCH, width=WIDTH):
-    return (batch, width) if members is None else (batch, members, width)
+    """A block's state: (batch, width), or members first (M, batch, width)."""
+    return (batch, width) if members is None else (members, batch, width)
 
 
 def random_state(rng, members, batch=BATCH, width=WIDTH, dtype="float32"):
@@ -103,8 +104,9 @@ def test_output_shape_equals_input_shape(block_name, members, rng):
         assert np.all(np.isfinite(out))
     assert tuple(block.compute_output_shape(y.shape)) == y.shape
     # symbolic call: the batch axis stays unknown, the rest is preserved
-    symbolic = make_block(block_name, members)(keras.Input(shape=y.shape[1:]))
-    assert tuple(symbolic.shape) == (None,) + y.shape[1:]
+    batch_shape = (None, WIDTH) if members is None else (members, None, WIDTH)
+    symbolic = make_block(block_name, members)(keras.Input(batch_shape=batch_shape))
+    assert tuple(symbolic.shape) == batch_shape
 
 
 # ----------------------------------------------------------------------------- 2. config
@@ -200,7 +202,7 @@ def test_member_equals_standalone_layer(block_name, rng, training, perturb_weigh
     x = random_state(rng, M)
     out = run(members_block, x, training)
     for m in range(M):
-        np.testing.assert_allclose(out[:, m, :], run(standalone[m], x[:, m, :], training), atol=1e-6, rtol=0)
+        np.testing.assert_allclose(out[m], run(standalone[m], x[m], training), atol=1e-6, rtol=0)
         # batch norm's moving statistics are per member too
         for a, b in zip(member_slice(members_block.get_weights(), m), standalone[m].get_weights()):
             np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
@@ -212,10 +214,10 @@ def test_members_do_not_mix(block_name, rng, training, perturb_weights):
     block = perturb_weights(built(make_block(block_name, M), M))
     x = random_state(rng, M)
     shifted = x.copy()
-    shifted[:, 0, :] = 10.0 * shifted[:, 0, :] + 5.0
+    shifted[0] = 10.0 * shifted[0] + 5.0
     out, out_shifted = run(block, x, training), run(block, shifted, training)
-    assert np.max(np.abs(out_shifted[:, 0] - out[:, 0])) > 1e-3
-    np.testing.assert_allclose(out_shifted[:, 1:], out[:, 1:], atol=1e-7, rtol=0)
+    assert np.max(np.abs(out_shifted[0] - out[0])) > 1e-3
+    np.testing.assert_allclose(out_shifted[1:], out[1:], atol=1e-7, rtol=0)
 
 
 def test_int_seed_gives_member_m_the_derived_seed(block_name):
@@ -310,8 +312,8 @@ def test_invalid_members_is_rejected(block_name, bad):
 
 def test_input_with_wrong_members_count_is_rejected(block_name):
     block = make_block(block_name, 3)
-    with pytest.raises(ValueError, match=r"members=3 .*\(batch, 3, width\).*got \(4, 2, 5\)"):
-        block(tf.zeros((4, 2, 5)))
+    with pytest.raises(ValueError, match=r"members=3 .*\(3, batch, width\) \(members first\).*got \(2, 4, 5\)"):
+        block(tf.zeros((2, 4, 5)))
 
 
 def test_members_input_to_plain_block_is_rejected(block_name):
@@ -414,9 +416,7 @@ def _reference(name, y, w, h, training, members):
     w64 = {k: v.astype("float64") for k, v in w.items()}
     if members is None:
         return formula(y64, w64, h, training)
-    return np.stack(
-        [formula(y64[:, m], {k: v[m] for k, v in w64.items()}, h[m], training) for m in range(members)], axis=1
-    )
+    return np.stack([formula(y64[m], {k: v[m] for k, v in w64.items()}, h[m], training) for m in range(members)])
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
@@ -440,13 +440,17 @@ def test_block_matches_numpy_formula(name, members, training, rng):
 
 
 def _update_jacobians(block, y):
-    """d block(y) / d y - I for each sample of y, shape (batch, n, n)."""
+    """d block(y) / d y - I for each sample of y, shape (batch, n, n); y is batch first,
+    (batch, w) or (batch, M, w), with n = w or M·w."""
     y = tf.constant(y)
     batch = y.shape[0]
+    members_first = block.members is not None
     with tf.GradientTape() as tape:
         tape.watch(y)
-        # (batch, M, w): flatten members and features into one state vector (on the tape)
-        out = tf.reshape(block(y), (batch, -1))
+        out = block(tf.transpose(y, (1, 0, 2))) if members_first else block(y)
+        out = tf.transpose(out, (1, 0, 2)) if members_first else out
+        # flatten members and features into one state vector per sample (on the tape)
+        out = tf.reshape(out, (batch, -1))
     jac = tape.batch_jacobian(out, y).numpy().reshape(batch, out.shape[1], -1)
     return jac - np.eye(jac.shape[-1])[None]
 
@@ -469,6 +473,7 @@ def test_shrinkage_update_jacobian_is_symmetric_negative_semidefinite(members, r
     block = _random_shrinkage(members, rng, width)
     w = weights_by_name(block)
     y = random_state(rng, members, batch=4, width=width)
+    y = y if members is None else np.swapaxes(y, 0, 1)  # batch first: one Jacobian per sample
     count = 1 if members is None else members
     steps = [block.h] if members is None else block.h
     for sample, jac in enumerate(_update_jacobians(block, y)):
@@ -531,9 +536,9 @@ def test_batchnorm_moving_statistics_update_and_are_used_in_inference(members, r
     w1 = weights_by_name(block)
 
     # first BN sees K1 y: moving <- 0.99 moving + 0.01 batch statistic (per member, feature)
-    z1 = np.einsum("b...i,...io->b...o", y.astype("float64"), w0["kernel1"].astype("float64"))
-    np.testing.assert_allclose(w1["moving_mean1"], 0.01 * z1.mean(axis=0), atol=1e-6, rtol=0)
-    np.testing.assert_allclose(w1["moving_variance1"], 0.99 + 0.01 * z1.var(axis=0), atol=1e-6, rtol=0)
+    z1 = np.matmul(y.astype("float64"), w0["kernel1"].astype("float64"))  # ([M,] batch, w)
+    np.testing.assert_allclose(w1["moving_mean1"], 0.01 * z1.mean(axis=-2), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(w1["moving_variance1"], 0.99 + 0.01 * z1.var(axis=-2), atol=1e-6, rtol=0)
     for stat in ("moving_mean2", "moving_variance2"):
         assert np.max(np.abs(w1[stat] - w0[stat])) > 1e-5
 
@@ -545,3 +550,38 @@ def test_batchnorm_moving_statistics_update_and_are_used_in_inference(members, r
         np.testing.assert_array_equal(value, w1[key])
     # and differs from the training-mode output (the two modes are really different)
     assert np.max(np.abs(out - run(block, y, training=True))) > 1e-3
+
+
+def _naive_batch_norm(z, gamma, beta, axis, epsilon=1e-3):
+    """The forward formula with TensorFlow's own derivative (the reference)."""
+    mean = tf.reduce_mean(z, axis=axis, keepdims=True)
+    variance = tf.reduce_mean(tf.square(z - mean), axis=axis, keepdims=True)
+    out = tf.expand_dims(gamma, axis) * (z - mean) / tf.sqrt(variance + epsilon) + tf.expand_dims(beta, axis)
+    return out, tf.squeeze(mean, axis), tf.squeeze(variance, axis)
+
+
+@pytest.mark.parametrize("members", [None, 3], ids=["plain", "members3"])
+def test_batch_normalize_equals_the_members_first_formula(members, rng):
+    """batch_normalize (computed batch first) gives the formula's values and derivatives
+    in the members-first layout (float64), including gradients that reach the returned
+    mean and variance."""
+    from resnet_stability.layers.fields import batch_normalize
+
+    axis = 0 if members is None else 1  # the batch axis of a state
+    shape = (7, 4) if members is None else (members, 7, 4)
+    stat_shape = (4,) if members is None else (members, 4)
+    z = tf.constant(rng.normal(size=shape) * 2 + 1)
+    gamma, beta = tf.constant(rng.uniform(0.5, 2, stat_shape)), tf.constant(rng.normal(size=stat_shape))
+    weights = [tf.constant(rng.normal(size=s)) for s in (shape, stat_shape, stat_shape)]
+
+    def gradients(function):
+        with tf.GradientTape() as tape:
+            tape.watch([z, gamma, beta])
+            outputs = function(z, gamma, beta, members if function is batch_normalize else axis, 1e-3)
+            loss = sum(tf.reduce_sum(o * w) for o, w in zip(outputs, weights))
+        return outputs, tape.gradient(loss, [z, gamma, beta])
+
+    (mine, mine_grads), (naive, naive_grads) = gradients(batch_normalize), gradients(_naive_batch_norm)
+    for a, b in zip(mine + tuple(mine_grads), naive + tuple(naive_grads)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-10, rtol=0)
+    assert np.max(np.abs(mine_grads[0].numpy())) > 1e-2  # not a vacuous comparison

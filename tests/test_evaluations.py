@@ -92,10 +92,9 @@ def test_member_model_is_member_m_as_a_standalone_network(noisy_cell):
 
 
 def test_xla_choice():
-    from resnet_stability.engine import use_xla
+    from resnet_stability.engine import xla_mode
 
-    wine, adult = resolve_spec("wine"), resolve_spec("adult")
-    assert not use_xla("auto", "cpu", wine) and use_xla("auto", "cpu", adult) and use_xla("auto", "gpu", wine)
-    assert use_xla("on", "cpu", wine) and not use_xla("off", "gpu", adult)
+    assert xla_mode("auto", "cpu") == "update" and xla_mode("auto", "gpu") == "step"
+    assert xla_mode("on", "cpu") == "step" and xla_mode("off", "gpu") == "off"
     with pytest.raises(ValueError, match="unknown jit choice 'maybe'"):
-        use_xla("maybe", "cpu", wine)
+        xla_mode("maybe", "cpu")

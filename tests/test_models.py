@@ -309,7 +309,8 @@ def test_stem_is_a_linear_layer_when_input_dim_differs(block_name, members):
     assert stem.units == WIDTH and stem.activation is None
     lead = () if members is None else (M,)
     assert tuple(stem.kernel.shape) == lead + (INPUT_DIM, WIDTH)
-    assert tuple(model.get_layer("block_0").output.shape)[1:] == lead + (WIDTH,)
+    state = (None, WIDTH) if members is None else (M, None, WIDTH)  # members first inside
+    assert tuple(model.get_layer("block_0").output.shape) == state
 
 
 @pytest.mark.parametrize("depth", [0, 1, 3])

@@ -28,7 +28,7 @@ def _push_weight(layer, name, history, direction, steps=3):
 @pytest.mark.parametrize("direction", [1.0, -1.0], ids=["down", "up"])
 def test_constrained_lm_k_stays_in_its_zero_stable_interval(members, direction):
     layer = LinearMultistep(h=0.1, members=members, seed=0 if members is None else [0, 1, 2], constrain=True)
-    shape = (4, 3) if members is None else (4, members, 3)
+    shape = (4, 3) if members is None else (members, 4, 3)  # members first
     history = [tf.random.normal(shape, seed=1), tf.random.normal(shape, seed=2)]
     layer(history)
     k = _push_weight(layer, "k", history, direction)

@@ -244,7 +244,8 @@ def test_streamed_scores_equal_the_in_memory_evaluation_of_the_same_model(tx_fil
     def gather(idx):
         return (tf.gather(features, idx) - mean) / scale, tf.gather(tf.constant(dataset.y, tf.int32), idx)
 
-    predict = tf.function(lambda x: result.model(x, training=False))
+    model = result.model  # all members as one members model
+    predict = tf.function(lambda x: model(x, training=False))
     memory = time_windows(dataset.time, 365.0, 182.0)
 
     def score(idx, perturb=None):

@@ -36,7 +36,9 @@ class OneStepBlock(keras.layers.Layer):
         h: step size, a finite float > 0, or (with ``members``) one value per member.
         activation: σ, a Keras activation name or callable (default ReLU).
         members: None for an ordinary layer on (batch, width), or M for M independent
-            networks on (batch, M, width) with a leading M axis on every weight.
+            networks on members-first states (M, batch, width), with a leading M axis on
+            every weight (``build_model`` switches a model's (batch, M, ...) inputs to
+            that layout and back).
         seed: None, an int, or (with members) one int per member. Member m's weights
             equal those of a standalone layer built with member m's seed.
         kernel_initializer, bias_initializer: Keras initialisers, applied per member.

@@ -5,19 +5,16 @@ from __future__ import annotations
 import keras
 
 from resnet_stability.layers.fields import resolve_activation
-from resnet_stability.layers.members import (
-    check_input_shape,
-    member_seeds,
-    normalize_seed,
-    members_matmul,
-    per_member_initializer,
-    validate_members,
-)
+from resnet_stability.layers.initialization import per_member_initializer
+from resnet_stability.layers.members import check_input_shape, member_seeds, normalize_seed, validate_members
 
 
 @keras.saving.register_keras_serializable(package="resnet_stability")
 class MembersDense(keras.layers.Layer):
     """z = σ(x W + b); with ``members=M``, W is (M, n_in, units) and x is (batch, M, n_in).
+
+    Unlike the blocks, it keeps Keras's batch-first layout: it is a members model's stem
+    and head, at the model's boundary (see :mod:`resnet_stability.layers.members`).
 
     Member m's slice is initialised as a standalone (n_in, units) kernel with member
     m's seed, so members and standalone layers start from the same weights.
@@ -47,7 +44,7 @@ class MembersDense(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
     def build(self, input_shape):
-        n_in = check_input_shape(self.name, input_shape, self.members)
+        n_in = check_input_shape(self.name, input_shape, self.members, members_first=False)
         lead = () if self.members is None else (self.members,)
         self.kernel = self.add_weight(
             name="kernel",
@@ -61,7 +58,12 @@ class MembersDense(keras.layers.Layer):
         )
 
     def call(self, x):
-        z = members_matmul(x, self.kernel, self.members) + self.bias
+        if self.members is None:
+            z = keras.ops.matmul(x, self.kernel) + self.bias
+        else:  # one batched matmul members first; consecutive swaps in a model cancel out
+            members_first = keras.ops.swapaxes(x, 0, 1)
+            z = keras.ops.matmul(members_first, self.kernel) + keras.ops.expand_dims(self.bias, 1)
+            z = keras.ops.swapaxes(z, 0, 1)
         return z if self.activation_fn is None else self.activation_fn(z)
 
     def compute_output_shape(self, input_shape):

@@ -15,10 +15,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from resnet_stability.layers.initialization import per_member_initializer
 from resnet_stability.layers.members import (
+    member_rows,
     members_matmul,
     members_matmul_transposed,
-    per_member_initializer,
     validate_members,
 )
 
@@ -78,6 +79,10 @@ class VectorField(keras.layers.Layer):
     def _matmul(self, x, kernel):
         return members_matmul(x, kernel, self.members)
 
+    def _rows(self, vector):
+        """A per-feature weight broadcast over the batch axis of the state."""
+        return member_rows(vector, self.members)
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -102,8 +107,8 @@ class TwoLayerField(VectorField):
         self.bias2 = self._weight("bias2", (width,), self.bias_initializer)
 
     def call(self, y, training=None):
-        hidden = self.activation_fn(self._matmul(y, self.kernel1) + self.bias1)
-        return self._matmul(hidden, self.kernel2) + self.bias2
+        hidden = self.activation_fn(self._matmul(y, self.kernel1) + self._rows(self.bias1))
+        return self._matmul(hidden, self.kernel2) + self._rows(self.bias2)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -121,8 +126,30 @@ class ShrinkageField(VectorField):
         self.bias2 = self._weight("bias2", (width,), self.bias_initializer)
 
     def call(self, y, training=None):
-        hidden = self.activation_fn(self._matmul(y, self.kernel1) + self.bias1)
-        return -(members_matmul_transposed(hidden, self.kernel1, self.members) + self.bias2)
+        hidden = self.activation_fn(self._matmul(y, self.kernel1) + self._rows(self.bias1))
+        return -(members_matmul_transposed(hidden, self.kernel1, self.members) + self._rows(self.bias2))
+
+
+def batch_normalize(z, gamma, beta, members: int | None, epsilon: float):
+    """Training-mode batch normalisation of a state z, per member and feature.
+
+    Returns ``(out, mean, variance)``: out = γ (z − μ) / sqrt(σ² + ε) + β, with μ and σ²
+    (biased) the mean and variance of z over its batch axis, per member and feature
+    ((M, w), or (w,) without members, like γ and β and the moving statistics).
+
+    A members-first state (M, batch, w) is normalised batch first, (batch, M, w), so
+    that the statistics broadcast over the leading axis: TensorFlow's CPU kernels
+    broadcasting (M, 1, w) over the middle axis of (M, batch, w) (and tiling it back in
+    the derivative) made a batch-norm layer's forward and backward pass ~1.7x as slow
+    as the two transposes plus batch-first arithmetic; the batch-norm block's Adult
+    step went from 185 to 127 ms.
+    """
+    batch_first = z if members is None else ops.swapaxes(z, 0, 1)
+    mean = ops.mean(batch_first, axis=0)
+    centred = batch_first - mean
+    variance = ops.mean(ops.square(centred), axis=0)
+    out = centred * (gamma * ops.rsqrt(variance + epsilon)) + beta
+    return (out if members is None else ops.swapaxes(out, 0, 1)), mean, variance
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -153,14 +180,14 @@ class BatchNormField(VectorField):
     def _normalize(self, z, index, training):
         moving_mean = getattr(self, f"moving_mean{index}")
         moving_variance = getattr(self, f"moving_variance{index}")
+        gamma, beta = getattr(self, f"gamma{index}"), getattr(self, f"beta{index}")
         if training:
-            mean, variance = ops.moments(z, axes=[0])
+            out, mean, variance = batch_normalize(z, gamma, beta, self.members, self.epsilon)
             moving_mean.assign(self.momentum * moving_mean + (1 - self.momentum) * mean)
             moving_variance.assign(self.momentum * moving_variance + (1 - self.momentum) * variance)
-        else:
-            mean, variance = moving_mean, moving_variance
-        scale = getattr(self, f"gamma{index}") * ops.rsqrt(variance + self.epsilon)
-        return (z - mean) * scale + getattr(self, f"beta{index}")
+            return out
+        scale = gamma * ops.rsqrt(moving_variance + self.epsilon)
+        return z * self._rows(scale) + self._rows(beta - moving_mean * scale)
 
     def call(self, y, training=None):
         hidden = self.activation_fn(self._normalize(self._matmul(y, self.kernel1), 1, training))

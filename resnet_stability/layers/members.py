@@ -1,9 +1,20 @@
 """The members axis: M independent networks stored as one set of weights.
 
 A layer built with ``members=M`` stores every weight with a leading axis of size M
-(a kernel is (M, n_in, n_out)) and takes inputs of shape (batch, M, width): slice m of
-the input is member m's batch and only ever meets member m's weights. With
-``members=None`` the same layer is an ordinary Keras layer on (batch, width).
+(a kernel is (M, n_in, n_out)) and takes states of shape (M, batch, width), *members
+first*: slice m is member m's batch and only ever meets member m's weights. Members
+first makes each member's batch one contiguous (batch, width) matrix, so a layer's
+products are one batched matmul (M, b, i) @ (M, i, o) with no transposes (on a 2-core
+CPU a (batch, M, width) layout cost ~4x as much per product). With ``members=None`` the
+same layer is an ordinary Keras layer on (batch, width).
+
+A members *model* (:func:`resnet_stability.models.build_model`) keeps Keras's batch-first
+convention at its boundary, (batch, M, features) in and (batch, M, classes) out: its
+stem and head (:class:`~resnet_stability.layers.MembersDense`, one layer each) work on
+(batch, M, width), and :class:`MembersLayout` switches to members first after the stem
+and back before the head. (The head's softmax stays the model's last operation, so
+Keras's cross-entropy reads its logits exactly, as in a standalone model; a transpose
+after it would make Keras clip the probabilities to [1e-7, 1 − 1e-7] instead.)
 
 The helpers here are the only places that know about that axis.
 """
@@ -29,21 +40,22 @@ def validate_members(members) -> int | None:
     return int(members)
 
 
-def check_input_shape(layer_name: str, shape, members: int | None) -> int:
-    """Check a block input shape against ``members`` and return its width."""
+def check_input_shape(layer_name: str, shape, members: int | None, members_first: bool = True) -> int:
+    """Check an input shape against ``members`` and return its width: (batch, width)
+    without members, else (M, batch, width) for blocks (``members_first``) or
+    (batch, M, width) for :class:`~resnet_stability.layers.MembersDense`."""
     shape = tuple(shape)
+    layout = "(M, batch, width)" if members_first else "(batch, M, width)"
     if members is None:
         if len(shape) != 2:
             raise ValueError(
                 f"{layer_name}: expected input shape (batch, width) because members=None, "
-                f"got {shape}; build the layer with members=M for (batch, M, width) inputs"
+                f"got {shape}; build the layer with members=M for {layout} inputs"
             )
     else:
-        if len(shape) != 3 or shape[1] != members:
-            raise ValueError(
-                f"{layer_name}: members={members} needs input shape (batch, {members}, width), "
-                f"got {shape}"
-            )
+        expected = f"({members}, batch, width) (members first)" if members_first else f"(batch, {members}, width)"
+        if len(shape) != 3 or shape[0 if members_first else 1] != members:
+            raise ValueError(f"{layer_name}: members={members} needs input shape {expected}, got {shape}")
     if shape[-1] is None:
         raise ValueError(f"{layer_name}: the last (width) axis of the input must be known, got {shape}")
     return int(shape[-1])
@@ -109,48 +121,48 @@ def validate_step_size(h, members: int | None):
 
 
 def as_member_column(value, members: int | None, dtype):
-    """A float or per-member list as a tensor that broadcasts against (batch, [M,] width)."""
+    """A float or per-member list as a tensor that broadcasts against ([M,] batch, width)."""
     values = np.asarray(value, dtype=np.float64)  # cast once, straight to ``dtype``
     if members is None or values.ndim == 0:
         return ops.convert_to_tensor(values, dtype=dtype)
-    return ops.convert_to_tensor(values.reshape(members, 1), dtype=dtype)
+    return ops.convert_to_tensor(values.reshape(members, 1, 1), dtype=dtype)
 
 
-def per_member_initializer(initializer, seeds: list[int], tag: str, members: int | None):
-    """An initializer for a (M, *shape) weight that initialises each member separately.
+def member_scalars(variable, members: int | None):
+    """A per-member scalar weight (shape (M,), or () without members) as a column that
+    broadcasts against ([M,] batch, width), e.g. LM-ResNet's k or ZeroS's λ."""
+    return variable if members is None else ops.reshape(variable, (members, 1, 1))
 
-    Keras initialisers compute fans from the whole shape, which is wrong for a stacked
-    (M, w, w) kernel, so member m's slice is drawn by the initializer on the member shape
-    with seed ``derive_seed(seeds[m], tag)``, exactly as a standalone layer with seed
-    ``seeds[m]`` draws it.
-    """
-    base = keras.initializers.get(initializer)
-    config = base.get_config()
 
-    def draw(member_shape, dtype, seed):
-        if "seed" in config:
-            fresh = base.__class__.from_config({**config, "seed": derive_seed(seed, tag)})
-        else:
-            fresh = base  # deterministic initialisers (zeros, ones, constant)
-        return ops.convert_to_tensor(fresh(member_shape, dtype=dtype))
-
-    def init(shape, dtype=None):
-        if members is None:
-            return draw(shape, dtype, seeds[0])
-        return ops.stack([draw(tuple(shape[1:]), dtype, s) for s in seeds], axis=0)
-
-    return init
+def member_rows(vector, members: int | None):
+    """A per-feature weight ((M, w), or (w,) without members: a bias, BN's γ, β, moving
+    statistics) as rows that broadcast against ([M,] batch, w)."""
+    return vector if members is None else ops.expand_dims(vector, 1)
 
 
 def members_matmul(x, kernel, members: int | None):
-    """x @ kernel per member: (b, i) @ (i, o), or (b, M, i) with (M, i, o) -> (b, M, o)."""
-    if members is None:
-        return ops.matmul(x, kernel)
-    return ops.einsum("bmi,mio->bmo", x, kernel)
+    """x @ kernel per member: (b, i) @ (i, o), or (M, b, i) @ (M, i, o) -> (M, b, o)."""
+    return ops.matmul(x, kernel)
 
 
 def members_matmul_transposed(x, kernel, members: int | None):
-    """x @ kernelᵀ per member: (b, o) with (i, o) -> (b, i); members as in members_matmul."""
+    """x @ kernelᵀ per member: (b, o) with (i, o) -> (b, i), or (M, b, o) with (M, i, o)
+    -> (M, b, i)."""
     if members is None:
         return ops.matmul(x, ops.transpose(kernel))
-    return ops.einsum("bmo,mio->bmi", x, kernel)
+    return ops.einsum("mbo,mio->mbi", x, kernel)
+
+
+@keras.saving.register_keras_serializable(package="resnet_stability")
+class MembersLayout(keras.layers.Layer):
+    """Swap the batch and members axes: (batch, M, d) <-> (M, batch, d).
+
+    A members model applies it once before its first block (to members first) and once
+    after its last (back to batch first); swapping twice is the identity."""
+
+    def call(self, x):
+        return ops.swapaxes(x, 0, 1)
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        return (shape[1], shape[0]) + shape[2:]

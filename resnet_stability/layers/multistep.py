@@ -19,12 +19,12 @@ The field is :class:`TwoLayerField` (f(y) = K2 σ(K1 y + b1) + b2), the integrat
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from resnet_stability import stability
 from resnet_stability.layers.blocks import OneStepBlock
 from resnet_stability.layers.integrators import multistep
-from resnet_stability.layers.members import as_member_column, per_member_initializer
+from resnet_stability.layers.initialization import per_member_initializer
+from resnet_stability.layers.members import as_member_column, member_scalars
 from resnet_stability.layers.registry import register_block
 
 PACKAGE = "resnet_stability"
@@ -147,7 +147,7 @@ class LinearMultistep(MultistepBlock):
         )
 
     def coefficients(self):
-        k = self.k if self.members is None else ops.reshape(self.k, (self.members, 1))
+        k = member_scalars(self.k, self.members)
         return [1.0 - k, k], 1.0
 
     def get_config(self):
@@ -186,7 +186,7 @@ class ZeroS(MultistepBlock):
     def coefficients(self):
         if not self.trainable_lam:
             return stability.zeros_coefficients(self.lam)
-        lam = self.lam_variable if self.members is None else ops.reshape(self.lam_variable, (self.members, 1))
+        lam = member_scalars(self.lam_variable, self.members)
         return stability.zeros_formula(lam)
 
     def get_config(self):

@@ -1,0 +1,167 @@
+"""Speed of the members engine at the paper's presets, against a roofline measured in the same run.
+
+For each preset (default: the five UCI datasets) and block, a fresh Python process
+trains one full cell (10 h x 10 trials = 100 members, the preset's depth, width and
+batch size) for ``--epochs`` epochs and reports:
+
+- ``steps``: training steps per epoch at the preset (training rows / batch size);
+- ``step``: seconds per step, from the last timed epoch (the earlier ones warm up);
+- ``set-up``: seconds from starting the process (``python`` itself, the imports, data
+  loading, building the 100 members with their own initial weights, compiling) to the
+  start of training at full speed: the end of the first epoch less that epoch's steps
+  at the steady step time;
+- ``cell``: the estimated full cell at the paper's epochs, set-up + steps x epochs x step
+  + the evaluation of every member after training;
+- ``roofline``: the best time, over numpy and TensorFlow, of ONE batched matmul at the
+  preset's member shape, (M, b, w) @ (M, w, w) with M = 100 members, b = batch size,
+  w = width, measured in this run. A training step needs at least 6 such products a
+  block (2 forward, 4 backward), so ``bound = 6 x depth x roofline`` is a lower bound of
+  the step, and ``step / bound`` says how far the engine is from what the machine's
+  fastest batched matmul allows. (Adam, the element-wise work and the activations'
+  memory traffic are not in the bound; at batch 10 those dominate.)
+
+Then the estimated whole reproduction: every preset x the three blocks.
+Run: ``python benchmarks/bench_presets.py [--datasets adult] [--blocks residual] [--epochs 2] [--device gpu]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+PAPER_DATASETS = ("wine", "abalone", "absenteeism", "autism", "adult")
+PAPER_BLOCKS = ("residual", "batchnorm", "shrinkage")
+
+
+def run_cell(dataset: str, block: str, epochs: int, device: str) -> dict:
+    """Child process: train one cell for ``epochs`` epochs and return its timings."""
+    from resnet_stability.devices import select_device
+
+    info = select_device(device)
+    from resnet_stability.engine import train_cell, xla_mode
+    from resnet_stability.experiment import resolve_spec
+    from resnet_stability.runner import load_spec_dataset
+
+    spec = resolve_spec(dataset, {"blocks": (block,), "epochs": epochs})
+    data = load_spec_dataset(spec)
+    marks = []
+    result = train_cell(data, spec, block, device=info.tf_name, xla=xla_mode("auto", info.kind),
+                        on_epoch_end=lambda *_: marks.append(time.time()))
+    finished = time.time()
+    n_train = len(result.plans[0].train_idx)
+    steps = -(-n_train // spec.batch_size)
+    return dict(
+        dataset=dataset, block=block, device=info.description, depth=spec.depth, width=spec.width,
+        batch=spec.batch_size, members=spec.members_per_cell, steps=steps, epoch_marks=marks,
+        step=(marks[-1] - marks[-2]) / steps, evaluation=finished - marks[-1],
+    )
+
+
+def roofline(members: int, batch: int, width: int, repeats: int = 7) -> dict:
+    """Best seconds per batched matmul (M, b, w) @ (M, w, w): numpy, and TensorFlow in a graph."""
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(members, batch, width)).astype(np.float32)
+    k = rng.normal(size=(members, width, width)).astype(np.float32) / width
+    inner = max(20, int(2e7 / (2 * members * batch * width * width)))  # ~20 MFLOP a timing
+
+    def best(run):
+        run()
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - started) / inner)
+        return min(times)
+
+    def numpy_loop():
+        for _ in range(inner):
+            np.matmul(x, k)
+
+    kernels = [tf.constant(k) for _ in range(inner)]  # independent products, as in a backward pass
+
+    @tf.function
+    def tf_products(x):
+        return tf.add_n([tf.reduce_sum(tf.linalg.matmul(x, kernel)[:, :1]) for kernel in kernels])
+
+    xt = tf.constant(x)
+    return {"numpy": best(numpy_loop), "tensorflow": best(lambda: tf_products(xt).numpy())}
+
+
+def child_main(args) -> None:
+    started = float(os.environ["BENCH_PROCESS_START"])
+    report = run_cell(args.child_dataset, args.child_block, args.epochs, args.device)
+    # set-up: process start to the end of the first epoch, less that epoch at the steady step time
+    report["setup"] = report["epoch_marks"][0] - started - report["steps"] * report["step"]
+    report["roofline"] = roofline(report["members"], report["batch"], report["width"])
+    print("RESULT " + json.dumps(report), flush=True)
+
+
+def measure(dataset: str, block: str, args) -> dict:
+    env = dict(os.environ, BENCH_PROCESS_START=repr(time.time()), TF_CPP_MIN_LOG_LEVEL="3")
+    command = [sys.executable, __file__, "--child-dataset", dataset, "--child-block", block,
+               "--epochs", str(args.epochs), "--device", args.device]
+    out = subprocess.run(command, env=env, capture_output=True, text=True)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"{dataset} x {block} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default=",".join(PAPER_DATASETS))
+    parser.add_argument("--blocks", default=",".join(PAPER_BLOCKS))
+    parser.add_argument("--epochs", type=int, default=2, help=">= 2: the last epoch is timed")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument("--json", help="also write the measurements to this file")
+    parser.add_argument("--child-dataset", help=argparse.SUPPRESS)
+    parser.add_argument("--child-block", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error("--epochs must be >= 2 (the last epoch is timed)")
+    if args.child_dataset:
+        child_main(args)
+        return
+
+    from resnet_stability.experiment import PRESETS
+
+    datasets, blocks = args.datasets.split(","), args.blocks.split(",")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {args.device}; "
+          f"{args.epochs} epochs per cell, the last timed; one fresh process per cell")
+    header = (f"{'dataset':<12} {'block':<10} {'depth×width×batch':>18} {'steps':>6} {'step':>9} {'bound':>9} "
+              f"{'step/bound':>10} {'set-up':>7} {'cell':>8}")
+    print(header)
+    rows, total = [], 0.0
+    for dataset in datasets:
+        for block in blocks:
+            r = measure(dataset, block, args)
+            best = min(r["roofline"].values())
+            bound = 6 * r["depth"] * best
+            cell = r["setup"] + r["steps"] * PRESETS[dataset]["epochs"] * r["step"] + r["evaluation"]
+            total += cell
+            r.update(bound=bound, ratio=r["step"] / bound, cell=cell)
+            rows.append(r)
+            shape = f"{r['depth']}×{r['width']}×{r['batch']}"
+            print(f"{dataset:<12} {block:<10} {shape:>18} {r['steps']:>6} {r['step'] * 1e3:>7.1f}ms "
+                  f"{bound * 1e3:>7.1f}ms {r['ratio']:>9.2f}x {r['setup']:>6.1f}s {cell / 60:>6.1f}min", flush=True)
+    print(f"device: {rows[0]['device']}")
+    print("roofline per batched matmul (best of numpy / TensorFlow, µs): " + ", ".join(
+        f"{r['dataset']} {r['roofline']['numpy'] * 1e6:.0f}/{r['roofline']['tensorflow'] * 1e6:.0f}"
+        for r in rows if r["block"] == blocks[0]))
+    print(f"estimated whole reproduction ({len(datasets)} datasets × {len(blocks)} blocks, paper epochs): "
+          f"{total / 60:.1f} min")
+    if args.json:
+        with open(args.json, "w") as stream:
+            json.dump(rows, stream, indent=1)
+
+
+if __name__ == "__main__":
+    main()
