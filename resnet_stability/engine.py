@@ -17,8 +17,11 @@ standalone ``build_model`` trained alone (tested in ``tests/test_engine.py``):
 Divergence is data, not a crash: after every step a member whose loss or updated
 weights are not finite is marked diverged, its weights (and batch-norm statistics)
 are put back to their last finite values and never updated again; the others train
-on. Its accuracy is still measured from its predictions (non-finite outputs count as
-wrong).
+on. It is scored as the network its training produced (``experiment.DIVERGED_RULE``):
+every accuracy of a diverged member (test, train, later windows, under noise) is that
+of the weights its diverging step produced, each input whose predicted probabilities
+are not all finite counting as misclassified; its last finite weights are scored too
+(``test_accuracy_last_finite``), which is what an early-stopped network would give.
 
 This module runs on the TensorFlow backend (``tf.function``, ``tf.GradientTape``);
 layers themselves use ``keras.ops`` only.
@@ -196,7 +199,8 @@ def run_epochs(train_step: MembersTrainStep, epochs: int, epoch_batches, on_epoc
     """Train ``epochs`` epochs; ``epoch_batches(epoch)`` yields that epoch's batches.
 
     Returns ``(final_loss, diverged_epoch)``: each member's mean loss over the last epoch
-    (NaN once diverged) and the epoch in which it diverged (−1 if never). Calls
+    (NaN once diverged) and the epoch in which it diverged, counted from 1 as the
+    progress bar counts (−1 if never). Calls
     ``on_epoch_end(epoch, mean_loss_per_member, alive)`` after each epoch. The trained
     weights are in the models' variables when it returns.
     """
@@ -206,7 +210,7 @@ def run_epochs(train_step: MembersTrainStep, epochs: int, epoch_batches, on_epoc
     for epoch in range(epochs):
         step_losses = [train_step(batch)[0] for batch in epoch_batches(epoch)]
         alive_now = train_step.alive()
-        diverged_epoch[(diverged_epoch < 0) & ~alive_now] = epoch
+        diverged_epoch[(diverged_epoch < 0) & ~alive_now] = epoch + 1
         final_loss = np.where(alive_now, tf.reduce_mean(tf.stack(step_losses), axis=0).numpy(), np.nan)
         if on_epoch_end is not None:
             on_epoch_end(epoch, final_loss, alive_now)
@@ -223,12 +227,16 @@ class CellResult:
     train_accuracy: np.ndarray
     final_loss: np.ndarray
     diverged: np.ndarray
-    diverged_epoch: np.ndarray  # -1 where the member never diverged
+    diverged_epoch: np.ndarray  # epoch of divergence counted from 1; -1 where the member never diverged
     seconds: float
     shards: list[keras.Model]  # members models holding consecutive members, in order
     window_accuracy: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)  # window -> (M,)
     noise_accuracy: dict[tuple[str, float], np.ndarray] = dataclasses.field(default_factory=dict)
     build_args: dict = dataclasses.field(default_factory=dict)  # build_model arguments shared by members
+    # test accuracy of the last finite weights: equal to test_accuracy for members that did not diverge
+    test_accuracy_last_finite: np.ndarray | None = None
+    # share of each member's test rows in their most common class (the majority-class baseline)
+    test_majority_rate: np.ndarray | None = None
 
     def _locate(self, m: int) -> tuple[keras.Model, int]:
         """The shard holding member ``m`` and its index there."""
@@ -307,34 +315,62 @@ def train_cell(
 
         final_loss, diverged_epoch = run_epochs(train_step, spec.epochs, epoch_batches, on_epoch_end)
 
-        predict = members_predictor(models)
-        test_rows = np.stack([p.test_idx for p in plans], axis=1)
-        test_accuracy = evaluate_accuracy(predict, gather, test_rows)
-        train_accuracy = evaluate_accuracy(predict, gather, np.stack([p.train_idx for p in plans], axis=1))
-        window_accuracy = {}
-        if plans[0].time_split is not None:
-            for window in plans[0].time_split.windows:
-                rows = np.repeat(window.idx[:, None], members, axis=1)
-                window_accuracy[window.index] = evaluate_accuracy(predict, gather, rows)
-        noise_accuracy = {}
-        for kind in spec.noise_kinds if spec.noise_levels else ():
-            for level in (level for level in spec.noise_levels if level > 0):  # level 0 is the clean score
-                noise = NoiseSource(kind, level, derive_seed(spec.seed, spec.dataset, block, "noise", kind, level))
-                noise_accuracy[(kind, level)] = evaluate_accuracy(predict, gather, test_rows, perturb=noise)
+        scores = score_members(members_predictor(models), gather, plans, spec, block)
+        last_finite = scores["test"]
+        diverged = ~train_step.alive()
+        if diverged.any():  # score the diverged networks (experiment.DIVERGED_RULE), then keep the last finite weights
+            train_step.load_diverged()
+            scores = score_members(members_predictor(models), gather, plans, spec, block)
+            train_step.write_back()
         seconds = time.perf_counter() - started
     return CellResult(
         plans=plans,
-        test_accuracy=test_accuracy,
-        train_accuracy=train_accuracy,
+        test_accuracy=scores["test"],
+        train_accuracy=scores["train"],
         final_loss=final_loss,
-        diverged=~train_step.alive(),
+        diverged=diverged,
         diverged_epoch=diverged_epoch,
         seconds=seconds,
         shards=models,
-        window_accuracy=window_accuracy,
-        noise_accuracy=noise_accuracy,
+        window_accuracy=scores["windows"],
+        noise_accuracy=scores["noise"],
         build_args=build_args,
+        test_accuracy_last_finite=last_finite,
+        test_majority_rate=np.array([majority_rate(dataset.y[p.test_idx]) for p in plans]),
     )
+
+
+def majority_rate(labels: np.ndarray) -> float:
+    """The share of the most common label: the accuracy of always predicting it."""
+    return float(np.bincount(np.asarray(labels)).max() / len(labels)) if len(labels) else float("nan")
+
+
+def score_members(predict, gather, plans: list[MemberPlan], spec: ExperimentSpec, block: str) -> dict:
+    """Every member's accuracy: ``{"test": (M,), "train": (M,), "windows": {window: (M,)},
+    "noise": {(kind, level): (M,)}}`` (windows of time-split data; noise levels > 0 of
+    ``spec``, with seeds :func:`noise_seed`)."""
+    members = len(plans)
+    test_rows = np.stack([p.test_idx for p in plans], axis=1)
+    scores = {
+        "test": evaluate_accuracy(predict, gather, test_rows),
+        "train": evaluate_accuracy(predict, gather, np.stack([p.train_idx for p in plans], axis=1)),
+        "windows": {},
+        "noise": {},
+    }
+    if plans[0].time_split is not None:
+        for window in plans[0].time_split.windows:
+            rows = np.repeat(window.idx[:, None], members, axis=1)
+            scores["windows"][window.index] = evaluate_accuracy(predict, gather, rows)
+    for kind in spec.noise_kinds if spec.noise_levels else ():
+        for level in (level for level in spec.noise_levels if level > 0):  # level 0 is the clean score
+            noise = NoiseSource(kind, level, noise_seed(spec, block, kind, level))
+            scores["noise"][(kind, level)] = evaluate_accuracy(predict, gather, test_rows, perturb=noise)
+    return scores
+
+
+def noise_seed(spec: ExperimentSpec, block: str, kind: str, level: float) -> int:
+    """Seed of the noise drawn for one kind and level of a cell (the same for every member)."""
+    return derive_seed(spec.seed, spec.dataset, block, "noise", kind, level)
 
 
 def evaluate_accuracy(predict, gather, rows: np.ndarray, perturb=None) -> np.ndarray:
@@ -358,6 +394,8 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
     """The tidy table rows of one cell: one row per member."""
     rows = []
     members = len(result.plans)
+    last_finite = result.test_accuracy if result.test_accuracy_last_finite is None else result.test_accuracy_last_finite
+    majority = result.test_majority_rate if result.test_majority_rate is not None else [float("nan")] * members
     for m, plan in enumerate(result.plans):
         rows.append(
             dict(
@@ -366,6 +404,7 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
                 h=plan.h,
                 trial=plan.trial,
                 test_accuracy=float(result.test_accuracy[m]),
+                test_accuracy_last_finite=float(last_finite[m]),
                 train_accuracy=float(result.train_accuracy[m]),
                 final_loss=float(result.final_loss[m]),
                 diverged=bool(result.diverged[m]),
@@ -377,6 +416,7 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
                 split_seed=plan.split_seed,
                 n_train=len(plan.train_idx),
                 n_test=len(plan.test_idx),
+                test_majority_rate=majority[m],
                 device=device,
                 depth=spec.depth,
                 width=spec.width,
@@ -384,6 +424,7 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
                 lr=spec.lr,
                 optimizer=spec.optimizer,
                 test_size=spec.test_size,
+                inputs=spec.inputs,
                 activation=spec.activation,
                 max_rows=spec.max_rows,
                 experiment_seed=spec.seed,

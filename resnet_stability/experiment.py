@@ -22,12 +22,20 @@ from resnet_stability.noise import NOISES
 from resnet_stability.seeding import derive_seed
 
 PAPER_H = tuple(round(0.1 * k, 10) for k in range(1, 11))
+#: The UCI datasets, whose inputs are encoded the paper's way or our cleaner way
+#: (``inputs``; see :mod:`resnet_stability.data.uci`).
+UCI_DATASETS = ("wine", "abalone", "absenteeism", "autism", "adult")
+INPUTS = ("paper", "clean")
 PAPER_BLOCKS = ("residual", "batchnorm", "shrinkage")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw", "nadam", "adagrad")
 
 #: The paper's presets (Zhang & Wynter, experiments section). What the paper leaves
 #: open is our choice, the same for every dataset: Adam with learning rate 1e-3, a
-#: stratified 80/20 split (Adult uses its official train/test files), ReLU.
+#: stratified 80/20 split (Adult uses its official train/test files), ReLU. The width
+#: is the paper's, which is each UCI dataset's number of raw attributes: with the
+#: paper's inputs (``inputs="paper"``, the default) the blocks see those attributes
+#: directly (no stem); with ``inputs="clean"`` a linear stem maps the encoded features
+#: to that width.
 PRESETS: dict[str, dict] = {
     "wine": dict(epochs=50, depth=20, width=13, batch_size=10),
     "abalone": dict(epochs=50, depth=50, width=8, batch_size=50),
@@ -51,6 +59,10 @@ TIME_SPLIT_DATASETS = ("bitcoin", "elliptic", "bitcoinheist")
 #: Datasets that can be trained by streaming their file (``stream=True``; the transaction
 #: schema of :mod:`resnet_stability.data.bitcoin`); see :mod:`resnet_stability.streaming`.
 STREAM_DATASETS = ("bitcoin",)
+#: Datasets with a fixed train/test split, where a test fraction means nothing: Adult's
+#: official train/test files, synthetic's fixed train/test sets and the time-split sets.
+#: Their spec's ``test_size`` is always None (so it is in neither the rows nor the cell hash).
+FIXED_SPLIT_DATASETS = ("adult", "synthetic", *TIME_SPLIT_DATASETS)
 COMMON_DEFAULTS = dict(
     blocks=PAPER_BLOCKS,
     h_values=PAPER_H,
@@ -68,6 +80,15 @@ COMMON_DEFAULTS = dict(
     data_path=None,
 )
 NOISE_KINDS = tuple(NOISES)
+#: How a diverged member is scored (README, REPRODUCTION.md).
+DIVERGED_RULE = (
+    "A member diverges at the first step whose loss, or whose updated weights or batch-norm statistics, are not "
+    "finite; it is frozen there while the others train on. It is scored as the network its training produced: "
+    "the weights (and statistics) that diverging step produced, every input whose predicted class probabilities "
+    "are not all finite counting as misclassified, so a network whose weights overflowed scores 0. Its last finite "
+    "weights, those before that step, are scored separately as test_accuracy_last_finite (an early-stopped "
+    "network); diverged_epoch is the epoch of that step, counted from 1."
+)
 #: ``--quick``: a tiny configuration that finishes in seconds (smoke tests).
 QUICK = dict(h_values=(0.1, 0.5, 1.0), trials=2, depth=3, epochs=2, max_rows=300)
 
@@ -86,7 +107,7 @@ class ExperimentSpec:
     batch_size: int
     lr: float
     optimizer: str
-    test_size: float
+    test_size: float | None  # None for FIXED_SPLIT_DATASETS (always: a given value is dropped)
     seed: int
     activation: str = "relu"
     max_rows: int | None = None
@@ -95,6 +116,7 @@ class ExperimentSpec:
     noise_levels: tuple[float, ...] = ()  # noise robustness of the trained members; () = off
     noise_kinds: tuple[str, ...] = NOISE_KINDS
     data_path: str | None = None  # the user's file or folder (bitcoin, elliptic, bitcoinheist)
+    inputs: str | None = None  # UCI datasets: "paper" (default) or "clean" (data.uci); None for the others
     stream: bool = False  # bitcoin: train by streaming the file (resnet_stability.streaming)
     chunk_rows: int = 1_000_000  # rows per chunk when streaming
 
@@ -105,6 +127,10 @@ class ExperimentSpec:
         object.__setattr__(self, "noise_kinds", tuple(self.noise_kinds))
         if self.data_path is not None:
             object.__setattr__(self, "data_path", str(self.data_path))
+        if self.inputs is None and self.dataset in UCI_DATASETS:
+            object.__setattr__(self, "inputs", "paper")
+        if self.dataset in FIXED_SPLIT_DATASETS:
+            object.__setattr__(self, "test_size", None)
         self.validate()
 
     def validate(self) -> None:
@@ -137,7 +163,12 @@ class ExperimentSpec:
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-        if not 0.0 < self.test_size < 1.0:
+        if self.test_size is None and self.dataset not in FIXED_SPLIT_DATASETS:
+            raise ValueError(
+                f"test_size None is only for the fixed-split datasets ({', '.join(FIXED_SPLIT_DATASETS)}); "
+                f"{self.dataset} needs a test fraction in (0, 1)"
+            )
+        if self.test_size is not None and not 0.0 < self.test_size < 1.0:
             raise ValueError(f"test_size must be in (0, 1), got {self.test_size!r}")
         for name in ("train_span", "test_span"):
             value = getattr(self, name)
@@ -158,6 +189,13 @@ class ExperimentSpec:
             )
         if isinstance(self.chunk_rows, bool) or not isinstance(self.chunk_rows, int) or self.chunk_rows < 1:
             raise ValueError(f"chunk_rows must be an integer >= 1, got {self.chunk_rows!r}")
+        if self.dataset in UCI_DATASETS and self.inputs not in INPUTS:
+            raise ValueError(f"inputs must be one of {', '.join(INPUTS)} for {self.dataset}, got {self.inputs!r}")
+        if self.dataset not in UCI_DATASETS and self.inputs is not None:
+            raise ValueError(
+                f"inputs (--inputs) applies to the UCI datasets ({', '.join(UCI_DATASETS)}) only, "
+                f"not {self.dataset!r}"
+            )
 
     @property
     def members_per_cell(self) -> int:
@@ -174,6 +212,10 @@ class ExperimentSpec:
         if not self.stream:  # in memory, chunking changes nothing: keep earlier cells' hashes
             config.pop("stream")
             config.pop("chunk_rows")
+        if self.inputs is None:  # datasets without an inputs choice keep their hashes
+            config.pop("inputs")
+        if self.test_size is None:  # fixed-split datasets: no test fraction to record
+            config.pop("test_size")
         return config
 
     def cell_hash(self, block: str) -> str:
@@ -204,11 +246,16 @@ def resolve_spec(dataset: str, overrides: dict | None = None, quick: bool = Fals
     """The spec for ``dataset``: common defaults < preset < ``QUICK`` (if quick) < overrides.
 
     ``overrides`` holds only the values a user set explicitly (None values are ignored).
+    ``inputs`` defaults to ``"paper"`` for the UCI datasets and is None (not applicable)
+    for the others, whatever the overrides say. ``test_size`` is None for
+    :data:`FIXED_SPLIT_DATASETS`, whatever the overrides say.
     """
     if dataset not in PRESETS:
         raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(PRESETS)}")
-    values = {**COMMON_DEFAULTS, **PRESETS[dataset]}
+    values = {**COMMON_DEFAULTS, **PRESETS[dataset], "inputs": "paper" if dataset in UCI_DATASETS else None}
     if quick:
         values.update(QUICK)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if dataset not in UCI_DATASETS:  # their features are what they are (e.g. --dataset all --inputs clean)
+        values["inputs"] = None
     return ExperimentSpec(dataset=dataset, **values)

@@ -53,7 +53,10 @@ def build_model(
     ``h`` may then hold one value per member, and ``seed`` one int per member; member m equals the standalone model built with seed ``seeds[m]``
     (an int ``seed`` gives member m the seed ``derive_seed(seed, "member", m)``).
     Non-uniform steps: ``step_sizes`` (a sequence of ``depth`` values h_1..h_L, each a
-    float or one value per member) replaces the single ``h``.
+    float or one value per member) replaces the single ``h``. Multistep blocks keep their
+    equal-spacing coefficients α, β (derived for equal steps), each block with its own
+    h_i: with non-uniform steps that is a different, less accurate scheme; ZeroS drops to
+    first order (e.g. for steps that grow or alternate along the network).
 
     Multistep blocks (``lm``, ``zeros``, ``multistep``) need the history
     y_n, y_{n−1}, …: the builder keeps it and starts the network with d − 1 forward-Euler

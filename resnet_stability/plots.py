@@ -6,23 +6,50 @@ import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from resnet_stability.results import aggregate
+from resnet_stability.store import atomic_path
 
 
-def plot_accuracy_vs_h(table, path_stem, title_note: str = "") -> list[Path]:
+def plot_accuracy_vs_h(table, path_stem, title_note: str = "", panel_notes: dict | None = None) -> list[Path]:
     """Mean ± std of test accuracy over trials against h, one line per block, one
-    panel per dataset (as the paper's Figs 9–13). Writes ``<stem>.png`` and ``.pdf``."""
+    panel per dataset (as the paper's Figs 9–13), with the majority-class rate of the
+    test sets as a dashed reference line (where the table has ``test_majority_rate``)
+    and, below each panel, the number of diverged networks per h and block. Writes
+    ``<stem>.png`` and ``.pdf``. ``title_note`` goes in every panel's title,
+    ``panel_notes[dataset]`` in that dataset's only (e.g. " [synthetic data]"). With a
+    single trial the std is undefined: no error bar is drawn and the title says so."""
+    panel_notes = panel_notes or {}
     agg = aggregate(table)
     datasets = list(dict.fromkeys(agg["dataset"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.0 * len(datasets), 3.8), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
-        for block, rows in agg[agg["dataset"] == dataset].groupby("block", sort=False):
+    fig, axes = plt.subplots(2, len(datasets), figsize=(5.0 * len(datasets), 4.8), squeeze=False,
+                             gridspec_kw={"height_ratios": (3.2, 1.0)}, sharex="col")
+    for column, dataset in enumerate(datasets):
+        ax, bars = axes[0][column], axes[1][column]
+        rows_of = agg[agg["dataset"] == dataset]
+        blocks = list(dict.fromkeys(rows_of["block"]))
+        hs = sorted(set(rows_of["h"]))
+        width = 0.8 * (min(np.diff(hs)) if len(hs) > 1 else 0.1) / len(blocks)
+        for k, (block, rows) in enumerate(rows_of.groupby("block", sort=False)):
             rows = rows.sort_values("h")
-            std = rows["std"].fillna(0.0)
-            ax.errorbar(rows["h"], rows["mean"], yerr=std, marker="o", capsize=3, label=block)
-        trials = int(agg.loc[agg["dataset"] == dataset, "trials"].max())
-        _label(ax, f"{dataset} (mean ± std over {trials} trials){title_note}", "step size h", "test accuracy")
+            line = ax.errorbar(rows["h"], rows["mean"], yerr=rows["std"].fillna(0.0), marker="o", capsize=3,
+                               label=block)
+            offset = (k - (len(blocks) - 1) / 2) * width
+            bars.bar(rows["h"] + offset, rows["diverged"], width=width, color=line[0].get_color())
+        majority = float(table.loc[table["dataset"] == dataset, "test_majority_rate"].mean()) \
+            if "test_majority_rate" in table.columns else float("nan")
+        if np.isfinite(majority):
+            ax.axhline(majority, color="0.4", ls="--", lw=1, label=f"majority class ({majority:.2f})")
+        trials = int(rows_of["trials"].max())
+        over = "a single trial: no error bars, std undefined" if trials == 1 else f"mean ± std over {trials} trials"
+        _label(ax, f"{dataset} ({over}){title_note}{panel_notes.get(dataset, '')}", "", "test accuracy")
+        bars.set_ylim(0, max(1, trials))
+        if not rows_of["diverged"].any():
+            bars.text(0.5, 0.5, "no network diverged", transform=bars.transAxes, ha="center", va="center", fontsize=8)
+        bars.set_ylabel("diverged", fontsize=8)
+        bars.set_xlabel("step size h")
+        bars.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path_stem)
 
@@ -36,20 +63,26 @@ def _label(ax, title, xlabel, ylabel, legend_columns=1):
 
 
 def _save(fig, path_stem) -> list[Path]:
+    """Write ``<stem>.png`` and ``<stem>.pdf`` atomically (a temporary file in the same
+    folder, then renamed), so a reader never sees half a figure."""
     stem = Path(path_stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
-    for suffix in (".png", ".pdf"):
-        path = stem.with_suffix(suffix)
-        fig.savefig(path, dpi=150)
-        written.append(path)
-    plt.close(fig)
+    try:
+        for suffix in (".png", ".pdf"):
+            path = stem.with_suffix(suffix)
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, dpi=150, format=suffix[1:])
+            written.append(path)
+    finally:
+        plt.close(fig)
     return written
 
 
-def plot_noise_robustness(noise_table, path_stem, title_note: str = "") -> list[Path]:
+def plot_noise_robustness(noise_table, path_stem, title_note: str = "", panel_notes: dict | None = None) -> list[Path]:
     """Test accuracy against noise level, mean ± std over h and trials, one line per block,
-    one panel per noise kind (per dataset, stacked). Writes ``<stem>.png`` and ``.pdf``."""
+    one panel per noise kind (per dataset, stacked). Writes ``<stem>.png`` and ``.pdf``.
+    ``panel_notes[dataset]`` is added to that dataset's panel titles."""
+    panel_notes = panel_notes or {}
     datasets = list(dict.fromkeys(noise_table["dataset"]))
     kinds = list(dict.fromkeys(noise_table["noise"]))
     fig, axes = plt.subplots(len(datasets), len(kinds), figsize=(4.2 * len(kinds), 3.4 * len(datasets)),
@@ -62,15 +95,19 @@ def plot_noise_robustness(noise_table, path_stem, title_note: str = "") -> list[
                 stats = per_block.groupby("level")["accuracy"].agg(["mean", "std"]).reset_index()
                 ax.errorbar(stats["level"], stats["mean"], yerr=stats["std"].fillna(0.0), marker="o",
                             capsize=3, label=block)
-            _label(ax, f"{dataset}: {kind} noise{title_note}", "noise level (standardised units)", "test accuracy")
+            _label(ax, f"{dataset}: {kind} noise{title_note}{panel_notes.get(dataset, '')}",
+                   "noise level (standardised units)", "test accuracy")
     fig.tight_layout()
     return _save(fig, path_stem)
 
 
-def plot_accuracy_over_time(time_table, path_stem, windows_note: str = "", title_note: str = "") -> list[Path]:
+def plot_accuracy_over_time(
+    time_table, path_stem, windows_note: str = "", title_note: str = "", panel_notes: dict | None = None
+) -> list[Path]:
     """Accuracy on each later test window, mean ± std over trials, one panel per
     (dataset, block), one line per h (as the paper's Fig. 15). ``windows_note`` (the
-    time windows) goes in the figure title."""
+    time windows) goes in the figure title; ``panel_notes[dataset]`` in its panels' titles."""
+    panel_notes = panel_notes or {}
     panels = list(dict.fromkeys(zip(time_table["dataset"], time_table["block"])))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
     cmap = plt.get_cmap("viridis")
@@ -82,7 +119,8 @@ def plot_accuracy_over_time(time_table, path_stem, windows_note: str = "", title
             colour = cmap(h_values.index(h) / max(1, len(h_values) - 1))
             ax.errorbar(stats["window"], stats["mean"], yerr=stats["std"].fillna(0.0), marker=".", capsize=2,
                         color=colour, label=f"h={h:g}")
-        _label(ax, f"{dataset} × {block}{title_note}", "test window (later →)", "accuracy", legend_columns=2)
+        _label(ax, f"{dataset} × {block}{title_note}{panel_notes.get(dataset, '')}", "test window (later →)",
+               "accuracy", legend_columns=2)
     if windows_note:
         lines = textwrap.wrap(windows_note, width=int(45 * len(panels)))
         fig.suptitle("\n".join(lines), fontsize=7)

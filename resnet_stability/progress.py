@@ -7,13 +7,15 @@ import time
 
 
 class EpochProgress:
-    """``[#####.....] epoch 12/50  loss 0.1234  diverged 0/100  3.2 s``.
+    """``wine × residual [#####.....] epoch 12/50  loss 0.1234  diverged 0/100  3.2 s``.
 
-    On a terminal the line is redrawn in place; otherwise (logs, CI) it is printed at
-    about every 10% of the epochs and at the end, so logs stay short.
+    ``label`` (e.g. the cell, "dataset × block") starts the line. On a terminal the line
+    is redrawn in place; otherwise (logs, CI) it is printed at about every 10% of the
+    epochs and at the end, so logs stay short.
     """
 
-    def __init__(self, epochs: int, members: int, stream=None, width: int = 24):
+    def __init__(self, epochs: int, members: int, stream=None, width: int = 24, label: str = ""):
+        self.label = label
         self.epochs = epochs
         self.members = members
         self.stream = stream or sys.stdout
@@ -26,7 +28,8 @@ class EpochProgress:
         done = epoch + 1
         filled = round(self.width * done / self.epochs)
         line = (
-            f"    [{'#' * filled}{'.' * (self.width - filled)}] epoch {done}/{self.epochs}"
+            f"    {self.label + ' ' if self.label else ''}[{'#' * filled}{'.' * (self.width - filled)}] "
+            f"epoch {done}/{self.epochs}"
             f"  loss {mean_loss:.4f}  diverged {diverged}/{self.members}"
             f"  {time.perf_counter() - self.started:.1f} s"
         )

@@ -33,7 +33,8 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from resnet_stability.results import aggregate, summary_lines
+from resnet_stability.results import aggregate, format_mean_std, summary_lines
+from resnet_stability.store import atomic_write_text
 
 EXIT_USAGE = 2
 PROG = "python -m resnet_stability.report"
@@ -96,6 +97,13 @@ def _check_folder(results_dir) -> Path:
     if not folder.is_dir():
         raise ValueError(f"not a folder: {folder} (give the output folder of a sweep)")
     if not (folder / RESULTS_CSV).is_file():
+        cells = [p for p in (folder / "cells").glob("*.csv")] if (folder / "cells").is_dir() else []
+        if cells or (folder / SPEC_JSON).is_file():
+            raise FileNotFoundError(
+                f"no {RESULTS_CSV} in {folder} yet: the sweep writing it did not finish ({len(cells)} cell file(s) "
+                "in cells/); rerun the same python -m resnet_stability.sweep command to finish it (finished cells "
+                "are kept), then make the report"
+            )
         raise FileNotFoundError(
             f"no {RESULTS_CSV} in {folder} (is this the output folder of python -m resnet_stability.sweep?)"
         )
@@ -176,12 +184,9 @@ def mean_std(frame: pd.DataFrame, keys: list[str], value: str = "accuracy") -> p
     return _ordered(out, keys)
 
 
-def _pm(mean, std) -> str:
-    if pd.isna(mean):
-        return "n/a"
-    if pd.isna(std):
-        return f"{mean:.3f}"
-    return f"{mean:.3f} ± {std:.3f}"
+def _pm(mean, std, count=None, unit: str = "trial") -> str:
+    """Mean ± std; an undefined std (a single value) as "± n/a (1 trial)"."""
+    return format_mean_std(mean, std, count, unit)
 
 
 def _text(value) -> str:
@@ -246,7 +251,7 @@ def accuracy_table(table: pd.DataFrame) -> tuple[Table, list[int]]:
                 row["dataset"],
                 row["block"],
                 _text(row["h"]),
-                _pm(row["mean"], row["std"]),
+                _pm(row["mean"], row["std"], row["trials"]),
                 int(row["trials"]),
                 int(row["diverged"]),
                 "n/a" if pd.isna(row["train_mean"]) else f"{row['train_mean']:.3f}",
@@ -267,7 +272,8 @@ def noise_tables(noise: pd.DataFrame) -> tuple[Table, Table | None]:
     header = ["dataset", "block", "noise", "level", "accuracy (mean ± std)", "n"]
     table = Table(
         header,
-        ([r.dataset, r.block, r.noise, _text(r.level), _pm(r.mean, r.std), int(r.n)] for r in overall.itertuples()),
+        ([r.dataset, r.block, r.noise, _text(r.level), _pm(r.mean, r.std, r.n, "network"), int(r.n)]
+         for r in overall.itertuples()),
         text_columns={"dataset", "block", "noise"},
     )
     per_h = mean_std(noise, ["dataset", "block", "h", "noise", "level"])
@@ -277,7 +283,7 @@ def noise_tables(noise: pd.DataFrame) -> tuple[Table, Table | None]:
     table_h = Table(
         header_h,
         (
-            [r.dataset, r.block, _text(r.h), r.noise, _text(r.level), _pm(r.mean, r.std), int(r.n)]
+            [r.dataset, r.block, _text(r.h), r.noise, _text(r.level), _pm(r.mean, r.std, r.n), int(r.n)]
             for r in per_h.itertuples()
         ),
         text_columns={"dataset", "block", "noise"},
@@ -292,7 +298,7 @@ def time_table(over_time: pd.DataFrame) -> Table:
     stats = stats.merge(bounds, on=keys, how="left", sort=False)
     header = ["dataset", "block", "h", "window", "window start", "window end", "accuracy (mean ± std)", "trials"]
     rows = (
-        [r.dataset, r.block, _text(r.h), _text(r.window), _text(r.window_start), _text(r.window_end), _pm(r.mean, r.std), int(r.n)]
+        [r.dataset, r.block, _text(r.h), _text(r.window), _text(r.window_start), _text(r.window_end), _pm(r.mean, r.std, r.n), int(r.n)]
         for r in stats.itertuples()
     )
     return Table(header, rows, text_columns={"dataset", "block", "window start", "window end"})
@@ -312,12 +318,6 @@ def _default_paths(folder: Path, out) -> tuple[Path, Path]:
     if md_path == html_path:
         raise ValueError(f"--out {out}: give the HTML file (e.g. report.html); the Markdown twin goes beside it")
     return html_path, md_path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    from resnet_stability.store import atomic_write_text
-
-    atomic_write_text(path, text)
 
 
 def write_report(results_dir, out=None) -> tuple[Path, Path]:
@@ -378,8 +378,8 @@ def write_report(results_dir, out=None) -> tuple[Path, Path]:
     html_text = _render_html(title, folder, sections)
     md_text = _render_markdown(title, folder, md_path, sections)
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(html_path, html_text)
-    _atomic_write(md_path, md_text)
+    atomic_write_text(html_path, html_text)
+    atomic_write_text(md_path, md_text)
     return html_path, md_path
 
 

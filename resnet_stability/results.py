@@ -23,7 +23,8 @@ def aggregate(table: pd.DataFrame) -> pd.DataFrame:
 
 def summary_lines(table: pd.DataFrame) -> list[str]:
     """Per dataset and block: the best h (highest mean test accuracy) and the mean ± std
-    at the smallest and the largest h of the grid (h = 0.1 and 1.0 for the paper's)."""
+    at the smallest and the largest h of the grid (h = 0.1 and 1.0 for the paper's); with
+    a single h, that h once. A std over one trial is undefined: "± n/a (1 trial)"."""
     agg = aggregate(table)
     lines = []
     for dataset, per_dataset in agg.groupby("dataset", sort=False):
@@ -33,14 +34,22 @@ def summary_lines(table: pd.DataFrame) -> list[str]:
             best = rows.loc[rows["mean"].idxmax()]
             first, last = rows.iloc[0], rows.iloc[-1]
             diverged = int(rows["diverged"].sum())
-            lines.append(
-                f"  {block:<12} best h = {best.h:g} ({_pm(best)})"
-                f" | h = {first.h:g}: {_pm(first)} | h = {last.h:g}: {_pm(last)}"
-                + (f" | {diverged} diverged" if diverged else "")
-            )
+            if len(rows) == 1:
+                text = f"h = {first.h:g}: {_pm(first)}"
+            else:
+                text = f"best h = {best.h:g} ({_pm(best)}) | h = {first.h:g}: {_pm(first)} | h = {last.h:g}: {_pm(last)}"
+            lines.append(f"  {block:<12} {text}" + (f" | {diverged} diverged" if diverged else ""))
     return lines
 
 
+def format_mean_std(mean, std, count=None, unit: str = "trial") -> str:
+    """``0.912 ± 0.031``; an undefined std (one value) as ``0.912 ± n/a (1 trial)``."""
+    if pd.isna(mean):
+        return "n/a"
+    if pd.isna(std):
+        return f"{mean:.3f} ± n/a" + (f" ({int(count)} {unit}{'' if int(count) == 1 else 's'})" if count else "")
+    return f"{mean:.3f} ± {std:.3f}"
+
+
 def _pm(row) -> str:
-    std = 0.0 if pd.isna(row["std"]) else row["std"]
-    return f"{row['mean']:.3f} ± {std:.3f}"
+    return format_mean_std(row["mean"], row["std"], row["trials"])

@@ -30,16 +30,18 @@ def load_spec_dataset(spec: ExperimentSpec, source: str = "local"):
     """The dataset of ``spec`` (its file for the Bitcoin-type datasets), subsampled to
     ``spec.max_rows`` rows if set. Datasets are immutable, so the last few loaded are
     kept: the sweep's up-front check and the cells of one process read a file once."""
-    return _load(spec.dataset, spec.data_path, source, spec.max_rows, spec.seed)
+    return _load(spec.dataset, spec.data_path, source, spec.max_rows, spec.seed, spec.inputs)
 
 
 @functools.lru_cache(maxsize=4)
-def _load(name: str, data_path: str | None, source: str, max_rows: int | None, seed: int):
+def _load(name: str, data_path: str | None, source: str, max_rows: int | None, seed: int, inputs: str | None):
     from resnet_stability.data import load_dataset, subsample_rows
 
     kwargs = {}
     if name in TIME_SPLIT_DATASETS and (data_path is not None or source == "local"):
         kwargs["path"] = data_path
+    if inputs is not None:
+        kwargs["inputs"] = inputs
     return subsample_rows(load_dataset(name, source=source, **kwargs), max_rows, seed)
 
 
@@ -65,7 +67,7 @@ def run_cell(
     dataset = None if spec.stream else load_spec_dataset(spec, source)  # streaming never loads the file
     callback = None
     if progress:
-        bar = EpochProgress(spec.epochs, spec.members_per_cell, stream=sys.stdout)
+        bar = EpochProgress(spec.epochs, spec.members_per_cell, stream=sys.stdout, label=f"{spec.dataset} × {block}")
 
         def callback(epoch, losses, alive):
             bar.update(epoch, float(losses[alive].mean()) if alive.any() else float("nan"), int((~alive).sum()))

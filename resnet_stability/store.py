@@ -1,15 +1,21 @@
-"""Resumable, atomic results store for sweeps.
+"""Resumable, atomic, validated results store for sweeps.
 
 Layout of an output folder::
 
     OUT/cells/<dataset>__<block>__<hash>.csv        one file per finished cell (h × trials rows)
     OUT/cells/<dataset>__<block>__<hash>.<part>.csv  its extra tables (over_time, noise)
+    OUT/cells/<dataset>__<block>__<hash>.done.json   its completion marker (written last)
+    OUT/cells/.<dataset>__<block>__<hash>.lock       lock file: one sweep computes the cell
     OUT/results.csv                                 the table of this sweep's finished cells
     OUT/spec.json                                   the resolved configuration of the last run
 
-Every file is written to a temporary file in the same folder and renamed into place;
-a cell's extra tables are written before its main file, whose presence marks the cell
-finished, so a killed sweep leaves either the whole cell or nothing. ``<hash>`` is the hash of the
+Every file is written to a temporary file in the same folder and renamed into place
+(mode ``0666 & ~umask``, as a plain ``open`` would give). A cell's extra tables are
+written first, then its main table, then its completion marker: the row count and the
+SHA-256 of the main table and of each extra table. A cell counts as finished only when
+its marker matches its files, its table parses, has one row per member and holds
+every (h, trial) of the spec (:meth:`ResultsStore.cell_problem`), so a killed sweep or
+a damaged file never passes for a finished cell. ``<hash>`` is the hash of the
 cell's configuration (:meth:`ExperimentSpec.cell_hash`): rerunning the same command
 skips finished cells; a changed configuration writes new cells beside the old ones and
 never overwrites them.
@@ -17,6 +23,8 @@ never overwrites them.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -26,20 +34,62 @@ import pandas as pd
 
 from resnet_stability.experiment import ExperimentSpec
 
+try:  # POSIX; elsewhere cells are not locked (two sweeps may then compute one cell twice)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and an atomic rename."""
+MARKER_SUFFIX = ".done.json"
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path in ``path``'s folder; on success rename it to ``path``.
+
+    The temporary file has mode ``0666 & ~umask`` (what ``open`` would give), so the
+    final file has the same permissions as one written directly. On an exception the
+    temporary file is removed and ``path`` is left as it was. A folder that is not
+    writable raises PermissionError naming the folder.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except PermissionError:
+        raise PermissionError(
+            f"cannot write {path.name} in {path.parent}: the folder is not writable "
+            "(fix its permissions or choose another folder)"
+        ) from None
+    try:
+        os.fchmod(handle, 0o666 & ~_umask())
+        os.close(handle)
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and an atomic rename (fsynced)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class ResultsStore:
@@ -52,24 +102,94 @@ class ResultsStore:
     def cell_path(self, spec: ExperimentSpec, block: str) -> Path:
         return self.cells / f"{spec.dataset}__{block}__{spec.cell_hash(block)}.csv"
 
-    def has_cell(self, spec: ExperimentSpec, block: str) -> bool:
-        return self.cell_path(spec, block).exists()
-
     def part_path(self, spec: ExperimentSpec, block: str, part: str) -> Path:
         return self.cell_path(spec, block).with_suffix(f".{part}.csv")
 
+    def marker_path(self, spec: ExperimentSpec, block: str) -> Path:
+        return self.cell_path(spec, block).with_suffix(MARKER_SUFFIX)
+
+    def lock_path(self, spec: ExperimentSpec, block: str) -> Path:
+        return self.cells / f".{self.cell_path(spec, block).stem}.lock"
+
+    def cell_problem(self, spec: ExperimentSpec, block: str) -> str | None:
+        """Why the stored (``spec``, ``block``) cell cannot be used, or None if it is a
+        finished cell. A cell that was never started gives ``"missing"``; anything else
+        (no or mismatched marker, unparsable or short table, wrong (h, trial) keys) is a
+        damaged cell, described in a few words."""
+        path, marker_path = self.cell_path(spec, block), self.marker_path(spec, block)
+        if not path.exists():
+            return "missing" if not marker_path.exists() else "its marker exists but the cell file is missing"
+        try:
+            marker = json.loads(marker_path.read_text(encoding="utf-8"))
+            digests, rows = marker["sha256"], marker["rows"]
+            parts = dict(digests.get("parts", {}))
+            expected_main = digests["csv"]
+        except FileNotFoundError:
+            return f"no completion marker ({marker_path.name}): the cell was not finished by this version"
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+            return f"its completion marker {marker_path.name} is unreadable"
+        if _sha256(path) != expected_main:
+            return "its bytes differ from the SHA-256 in its completion marker (truncated or modified)"
+        for part, digest in parts.items():
+            part_path = self.part_path(spec, block, part)
+            if not part_path.exists() or _sha256(part_path) != digest:
+                return f"its part file {part_path.name} is missing or differs from its completion marker"
+        try:
+            frame = pd.read_csv(path)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+            return f"its table cannot be read ({' '.join(str(error).split()) or type(error).__name__})"
+        return _table_problem(frame, spec, rows)
+
+    def has_cell(self, spec: ExperimentSpec, block: str) -> bool:
+        """True when the cell is finished and intact (:meth:`cell_problem` is None)."""
+        return self.cell_problem(spec, block) is None
+
     def write_cell(self, spec: ExperimentSpec, block: str, frame: pd.DataFrame, parts: dict | None = None) -> Path:
-        """Write a finished cell: its non-empty extra tables ``parts``, then its main table."""
+        """Write a finished cell: its non-empty extra tables ``parts``, its main table,
+        then (last) its completion marker with their SHA-256 and the row count."""
+        digests = {}
         for part, table in (parts or {}).items():
             if len(table):
-                atomic_write_text(self.part_path(spec, block, part), table.to_csv(index=False))
+                text = table.to_csv(index=False)
+                atomic_write_text(self.part_path(spec, block, part), text)
+                digests[part] = hashlib.sha256(text.encode("utf-8")).hexdigest()
         path = self.cell_path(spec, block)
-        atomic_write_text(path, frame.to_csv(index=False))
+        text = frame.to_csv(index=False)
+        atomic_write_text(path, text)
+        marker = {
+            "cell": path.name,
+            "rows": len(frame),
+            "sha256": {"csv": hashlib.sha256(text.encode("utf-8")).hexdigest(), "parts": digests},
+        }
+        atomic_write_text(self.marker_path(spec, block), json.dumps(marker, indent=2, sort_keys=True) + "\n")
         return path
 
+    @contextlib.contextmanager
+    def cell_lock(self, spec: ExperimentSpec, block: str, on_wait=None):
+        """Hold an exclusive lock on the cell for the duration (``fcntl.flock`` on its
+        lock file), so that two sweeps into one folder never compute the same cell. If
+        another process holds it, ``on_wait()`` is called once and the lock is waited
+        for; then check :meth:`has_cell` again: the other sweep may have finished it."""
+        path = self.lock_path(spec, block)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            if fcntl is None:  # pragma: no cover - Windows
+                yield
+                return
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait()
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     def read_table(self, specs: list[ExperimentSpec], part: str | None = None) -> pd.DataFrame:
-        """The finished cells of ``specs`` (in spec and block order) as one table; with
-        ``part``, their extra tables of that name (empty if none)."""
+        """The finished, intact cells of ``specs`` (in spec and block order) as one table;
+        with ``part``, their extra tables of that name (empty if none)."""
         paths = [
             self.cell_path(spec, block) if part is None else self.part_path(spec, block, part)
             for spec in specs
@@ -89,3 +209,24 @@ class ResultsStore:
         payload = {"experiments": [spec.to_dict() for spec in specs], **extra}
         atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
         return path
+
+
+def _table_problem(frame: pd.DataFrame, spec: ExperimentSpec, marker_rows) -> str | None:
+    """Why a parsed cell table does not hold exactly the members of ``spec``, or None."""
+    expected = spec.members_per_cell
+    if marker_rows != expected:
+        return f"its completion marker records {marker_rows} rows, the spec has {expected} members"
+    if len(frame) != expected:
+        return f"it has {len(frame)} rows, expected {expected} (one per h × trial)"
+    missing_columns = [c for c in ("h", "trial") if c not in frame.columns]
+    if missing_columns:
+        return f"it lacks the column(s) {', '.join(missing_columns)}"
+    try:
+        keys = {(round(float(h), 10), int(t)) for h, t in zip(frame["h"], frame["trial"])}
+    except (TypeError, ValueError):
+        return "its h or trial column holds non-numbers"
+    wanted = set(spec.members())
+    if keys != wanted:
+        absent = sorted(wanted - keys)[:3]
+        return f"its (h, trial) keys differ from the spec's (e.g. missing {absent})"
+    return None

@@ -529,14 +529,12 @@ def train_cell_streaming(
         CellResult,
         build_members_shards,
         device_kind,
-        evaluate_accuracy,
         make_optimizer,
         members_predictor,
         run_epochs,
         shard_count,
     )
     from resnet_stability.train_step import MembersTrainStep
-    from resnet_stability.noise import NoiseSource
 
     if spec.dataset not in STREAM_DATASETS:
         raise ValueError(
@@ -572,58 +570,69 @@ def train_cell_streaming(
 
         final_loss, diverged_epoch = run_epochs(train_step, spec.epochs, streamed_batches, on_epoch_end)
 
-        predict = members_predictor(models)
-
-        def score(x, y, perturb):  # correct predictions per member on rows x, y
-            rows = np.zeros((len(x), members), np.int32)
-            accuracy = evaluate_accuracy(
-                predict, lambda _: standardise(tf.constant(x), tf.constant(y)), rows, perturb=perturb
-            )
-            return np.rint(accuracy * len(x))
-
-        test_index = scan.time_split.windows[0].index
-        noise_keys = [
-            (kind, level)
-            for kind in (spec.noise_kinds if spec.noise_levels else ())
-            for level in spec.noise_levels
-            if level > 0  # level 0 is the clean score
-        ]
-        scores = {0: _Scores(score)}
-        for window in scan.time_split.windows:
-            sources = ()
-            if window.index == test_index:
-                sources = [
-                    NoiseSource(kind, level, derive_seed(spec.seed, spec.dataset, block, "noise", kind, level))
-                    for kind, level in noise_keys
-                ]
-            scores[window.index] = _Scores(score, sources)
-        for _, X, y, t in prefetch(feature_chunks(path, spec.chunk_rows, scan.keep), depth=1):
-            bins = time_bins(t, scan.edges)
-            x32, y32 = X.astype(np.float32), y.astype(np.int32)
-            for b in np.unique(bins):
-                if b in scores:
-                    rows = bins == b
-                    scores[b].add(x32[rows], y32[rows])
-        train_accuracy, _ = scores[0].accuracies()
-        window_accuracy, noise_accuracy = {}, {}
-        for window in scan.time_split.windows:
-            window_accuracy[window.index], noisy = scores[window.index].accuracies()
-            if window.index == test_index:
-                noise_accuracy = dict(zip(noise_keys, noisy))
+        scores = _score_stream(members_predictor(models), standardise, path, spec, block, scan, members)
+        last_finite = scores["test"]
+        diverged = ~train_step.alive()
+        if diverged.any():  # the diverged networks (experiment.DIVERGED_RULE), then the last finite weights again
+            train_step.load_diverged()
+            scores = _score_stream(members_predictor(models), standardise, path, spec, block, scan, members)
+            train_step.write_back()
         seconds = time.perf_counter() - started
     return CellResult(
         plans=plans,
-        test_accuracy=window_accuracy[test_index],
-        train_accuracy=train_accuracy,
+        test_accuracy=scores["test"],
+        train_accuracy=scores["train"],
         final_loss=final_loss,
-        diverged=~train_step.alive(),
+        diverged=diverged,
         diverged_epoch=diverged_epoch,
         seconds=seconds,
         shards=models,
-        window_accuracy=window_accuracy,
-        noise_accuracy=noise_accuracy,
+        window_accuracy=scores["windows"],
+        noise_accuracy=scores["noise"],
         build_args=build_args,
+        test_accuracy_last_finite=last_finite,
     )
+
+
+def _score_stream(predict, standardise, path, spec: ExperimentSpec, block: str, scan, members: int) -> dict:
+    """One evaluation pass over the file: the scores of ``engine.score_members``."""
+    import tensorflow as tf
+
+    from resnet_stability.engine import evaluate_accuracy, noise_seed
+    from resnet_stability.noise import NoiseSource
+
+    def score(x, y, perturb):  # correct predictions per member on rows x, y
+        rows = np.zeros((len(x), members), np.int32)
+        accuracy = evaluate_accuracy(predict, lambda _: standardise(tf.constant(x), tf.constant(y)), rows, perturb=perturb)
+        return np.rint(accuracy * len(x))
+
+    test_index = scan.time_split.windows[0].index
+    noise_keys = [
+        (kind, level)
+        for kind in (spec.noise_kinds if spec.noise_levels else ())
+        for level in spec.noise_levels
+        if level > 0  # level 0 is the clean score
+    ]
+    counts = {0: _Scores(score)}
+    for window in scan.time_split.windows:
+        sources = ()
+        if window.index == test_index:
+            sources = [NoiseSource(kind, level, noise_seed(spec, block, kind, level)) for kind, level in noise_keys]
+        counts[window.index] = _Scores(score, sources)
+    for _, X, y, t in prefetch(feature_chunks(path, spec.chunk_rows, scan.keep), depth=1):
+        bins = time_bins(t, scan.edges)
+        x32, y32 = X.astype(np.float32), y.astype(np.int32)
+        for b in np.unique(bins):
+            if b in counts:
+                rows = bins == b
+                counts[b].add(x32[rows], y32[rows])
+    scores = {"train": counts[0].accuracies()[0], "windows": {}, "noise": {}}
+    for window in scan.time_split.windows:
+        scores["windows"][window.index], noisy = counts[window.index].accuracies()
+        if window.index == test_index:
+            scores["noise"] = dict(zip(noise_keys, noisy))
+    scores["test"] = scores["windows"][test_index]
+    return scores
 
 
 __all__ = [

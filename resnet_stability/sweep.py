@@ -2,9 +2,11 @@
 
 For each dataset and block ("cell"), every h × trial network trains at once as one
 members model (:mod:`resnet_stability.engine`). Finished cells are saved as they
-finish; rerunning the same command resumes. Outputs in ``--out``: ``results.csv`` (one
-row per dataset × block × h × trial), ``accuracy_vs_h.png``/``.pdf``, ``summary.txt``,
-``spec.json``.
+finish; rerunning the same command resumes (:mod:`resnet_stability.schedule`). Outputs
+in ``--out`` (default ``results/<dataset>``, ``results/<dataset>-quick`` with
+``--quick``): ``results.csv`` (one row per dataset × block × h × trial),
+``accuracy_vs_h.png``/``.pdf``, ``summary.txt``, ``spec.json``. Bad inputs end with one
+line on stderr and exit code 2 (:mod:`resnet_stability.checks`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from resnet_stability.devices import DEVICE_CHOICES, quiet_native_stderr
+from resnet_stability.devices import DEVICE_CHOICES
 from resnet_stability.executors import EXECUTORS
-from resnet_stability.experiment import NOISE_KINDS, OPTIMIZERS, PRESETS
+from resnet_stability.experiment import FIXED_SPLIT_DATASETS, NOISE_KINDS, OPTIMIZERS, PRESETS
 
 ALL = "all"
 EXIT_USAGE = 2
@@ -31,6 +33,16 @@ NEEDS_USER_DATA = {
 }
 #: ``--dataset all``: every preset that runs on shipped (or simulated) data.
 ALL_DATASETS = tuple(name for name in PRESETS if name not in NEEDS_USER_DATA)
+#: Datasets read from the user's file or folder (``--data``; the time-split datasets,
+#: a test keeps them equal), and what they expect there.
+DATA_FILES = {
+    "bitcoin": "a CSV or Parquet file of transactions (timestamp, n_inputs, n_outputs, volume_btc, entity)",
+    "elliptic": "the Kaggle elliptic_bitcoin_dataset folder (elliptic_txs_features.csv, elliptic_txs_classes.csv)",
+    "bitcoinheist": "BitcoinHeistData.csv (UCI dataset 526)",
+}
+#: The registered block names (``resnet_stability.layers.BLOCKS``; a test keeps them
+#: equal), so that ``--help`` and argument errors answer without importing TensorFlow.
+BLOCK_NAMES = ("batchnorm", "lm", "multistep", "residual", "rk4", "shrinkage", "zeros")
 
 
 class CleanParser(argparse.ArgumentParser):
@@ -41,14 +53,15 @@ class CleanParser(argparse.ArgumentParser):
 
 
 def parse_h_grid(text: str) -> tuple[float, ...]:
-    """``0.1,0.5,1`` or ``start:stop:step`` (stop included), e.g. ``0.1:1.0:0.1``."""
+    """``0.1,0.5,1`` or ``start:stop:step``, e.g. ``0.1:1.0:0.1``: start, start + step, ...
+    up to stop (included when the steps reach it, up to float rounding; never beyond)."""
     try:
         if ":" in text:
             parts = [float(p) for p in text.split(":")]
             if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0]:
                 raise ValueError
             start, stop, step = parts
-            count = int(round((stop - start) / step)) + 1
+            count = int((stop - start) / step + 1e-9) + 1  # 1e-9: (1.0 - 0.1) / 0.1 = 8.999... counts as 9
             values = [round(start + k * step, 10) for k in range(count)]
         else:
             values = [float(p) for p in text.split(",") if p.strip()]
@@ -100,9 +113,7 @@ def _bounded(kind, name, low, high=None):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    with quiet_native_stderr():
-        from resnet_stability.layers import BLOCKS
-
+    """The argument parser (imports neither TensorFlow nor Keras, so --help is quick)."""
     datasets = list(PRESETS) + [ALL]
     parser = CleanParser(
         prog="python -m resnet_stability.sweep",
@@ -113,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--dataset", required=True, type=_name_list(datasets, "dataset"),
         help=f"one or more of {', '.join(datasets)} (all = {', '.join(ALL_DATASETS)})")
-    add("--blocks", type=_name_list(sorted(BLOCKS), "block"), help="comma list; default residual,batchnorm,shrinkage")
+    add("--blocks", type=_name_list(BLOCK_NAMES, "block"), help="comma list; default residual,batchnorm,shrinkage")
     add("--h", dest="h_values", type=parse_h_grid, help="h grid: 0.1,0.5,1 or start:stop:step; default 0.1:1.0:0.1")
     add("--trials", type=_bounded(int, "--trials", 1), help="trials per h (default 10)")
     add("--depth", type=_bounded(int, "--depth", 1), help="number of blocks (preset)")
@@ -122,9 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--batch-size", type=_bounded(int, "--batch-size", 1), help="batch size per member (preset)")
     add("--lr", type=_bounded(float, "--lr", 0.0, float("inf")), help="learning rate (default 1e-3)")
     add("--optimizer", choices=OPTIMIZERS, help="Keras optimiser (default adam)")
-    add("--test-size", type=_bounded(float, "--test-size", 0.0, 1.0), help="test fraction (default 0.2)")
+    add("--test-size", type=_bounded(float, "--test-size", 0.0, 1.0),
+        help=f"test fraction (default 0.2); not for {', '.join(FIXED_SPLIT_DATASETS)} (fixed splits)")
     add("--seed", type=_bounded(int, "--seed", 0), help="experiment seed (default 0)")
-    add("--out", type=Path, help="output folder (default results/<dataset>)")
+    add("--out", type=Path, help="output folder (default results/<dataset>, with --quick results/<dataset>-quick)")
     add("--quick", action="store_true", help="tiny configuration that finishes in seconds (smoke test)")
     add("--device", choices=DEVICE_CHOICES, default="auto",
         help="where to train (default: auto, a GPU if TensorFlow sees one)")
@@ -132,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="XLA: on = the whole training step, off = none; auto = the whole step on a GPU, only the optimiser "
         "update on a CPU")
     add("--source", choices=("local", "uci"), default="local", help="shipped files, or fetch via ucimlrepo (default: local)")
+    add("--inputs", choices=("paper", "clean"),
+        help="UCI datasets: paper = the raw attributes as integer codes, width = attribute count, no stem "
+        "(default); clean = one-hot, leaking columns dropped, a linear stem")
     add("--data", dest="data_path", type=Path,
         help="your data: a transaction file (bitcoin: CSV/Parquet), the Elliptic folder, or a BitcoinHeist CSV")
     add("--train-span", type=_bounded(float, "--train-span", 0.0, float("inf")),
@@ -154,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 OVERRIDES = (
     "blocks", "h_values", "trials", "depth", "width", "epochs", "batch_size", "lr", "optimizer", "test_size", "seed",
-    "train_span", "test_span", "noise_levels", "noise_kinds", "data_path", "stream", "chunk_rows",
+    "train_span", "test_span", "noise_levels", "noise_kinds", "data_path", "stream", "chunk_rows", "inputs",
 )
 SIMULATED_ROWS = {False: 20_000, True: 2_000}  # rows of the simulated Bitcoin file (full, --quick)
 
@@ -171,8 +186,54 @@ def resolve_specs(args) -> list:
         if needs_file and args.data_path is None:
             raise ValueError(f"--dataset {name} needs {NEEDS_USER_DATA[name]}")
     if overrides["data_path"] is not None:
+        without_files = [name for name in names if name not in DATA_FILES]
+        if without_files:
+            raise ValueError(
+                f"--data is only read by {', '.join(DATA_FILES)}; --dataset {', '.join(without_files)} "
+                "does not read a file: drop --data"
+            )
+        from resnet_stability.checks import check_data_path
+
+        check_data_path(args.data_path, " or ".join(sorted({DATA_FILES[name] for name in names})))
         overrides["data_path"] = str(Path(overrides["data_path"]).resolve())
+    fixed = [name for name in names if name in FIXED_SPLIT_DATASETS]
+    if args.test_size is not None and fixed:
+        print(f"warning: --test-size {args.test_size:g} is ignored for {', '.join(fixed)} (fixed train/test "
+              "split) and not recorded", file=sys.stderr)
     return [resolve_spec(name, overrides, quick=args.quick) for name in names]
+
+
+def default_out(args) -> Path:
+    """``results/<dataset>`` (datasets joined by "-"), ``results/<dataset>-quick`` with
+    ``--quick``, so that a smoke test never overwrites a full run's outputs."""
+    name = "-".join(args.dataset) if len(args.dataset) > 1 else args.dataset[0]
+    return Path("results") / (f"{name}-quick" if args.quick else name)
+
+
+def load_checked(spec, source: str):
+    """The dataset of ``spec`` (:func:`~resnet_stability.runner.load_spec_dataset`), with
+    one-line errors for a failed ``--source uci`` fetch, an empty ``--data`` file and a
+    ``--test-size`` too small or too large for the data."""
+    import pandas as pd
+
+    from resnet_stability import checks
+    from resnet_stability.runner import load_spec_dataset
+
+    try:
+        dataset = load_spec_dataset(spec, source)
+    except pd.errors.EmptyDataError as error:
+        raise ValueError(f"--data {spec.data_path}: a file it names is empty ({error}); give "
+                         f"{DATA_FILES.get(spec.dataset, 'a non-empty file')}") from None
+    except checks.fetch_errors() as error:
+        if source != "uci":
+            raise
+        raise checks.offline_error(spec.dataset, error) from None
+    if dataset.time is None and dataset.test_mask is None:
+        if spec.test_size is None:
+            raise ValueError(f"{spec.dataset}: this copy of the data has no fixed train/test split "
+                             "(no official test rows found); use --source local, the shipped copy")
+        checks.check_test_size(spec.dataset, dataset.y, spec.test_size)
+    return dataset
 
 
 def with_simulated_bitcoin(spec, out: Path, quick: bool):
@@ -193,10 +254,13 @@ def with_simulated_bitcoin(spec, out: Path, quick: bool):
 
 def run(args) -> int:
     specs = resolve_specs(args)
-    out = args.out or Path("results") / ("-".join(args.dataset) if len(args.dataset) > 1 else args.dataset[0])
+    out = args.out or default_out(args)
     if args.show_config:
         print(json.dumps({"out": str(out), "experiments": [s.to_dict() for s in specs]}, indent=2))
         return 0
+    from resnet_stability.checks import check_out_folder
+
+    check_out_folder(out, args.quick)
 
     from resnet_stability.devices import select_device
 
@@ -206,10 +270,9 @@ def run(args) -> int:
     tf.get_logger().setLevel("ERROR")  # one new train step per cell is expected, not a retracing problem
 
     from resnet_stability.data.bitcoin import is_synthetic
-    from resnet_stability.executors import run_cells
     from resnet_stability.plots import plot_accuracy_over_time, plot_accuracy_vs_h, plot_noise_robustness
     from resnet_stability.results import aggregate, summary_lines
-    from resnet_stability.runner import load_spec_dataset, run_cell
+    from resnet_stability.schedule import run_pending_cells
     from resnet_stability.store import ResultsStore, atomic_write_text
 
     store = ResultsStore(out)
@@ -224,50 +287,40 @@ def run(args) -> int:
             notes[spec.dataset] = stream_notes(spec)
             print(f"{spec.dataset} (streamed in chunks of {spec.chunk_rows} rows): {notes[spec.dataset]['windows']}")
             continue
-        dataset = load_spec_dataset(spec, args.source)
+        dataset = load_checked(spec, args.source)
         notes[spec.dataset] = {"synthetic": is_synthetic(dataset), "rows": int(dataset.X.shape[0])}
         if dataset.time is not None:
             from resnet_stability.engine import time_split_for
 
             notes[spec.dataset]["windows"] = time_split_for(dataset, spec).describe()
             print(f"{spec.dataset}: {notes[spec.dataset]['windows']}")
-    store.write_spec(specs, {"device": device.description, "executor": args.executor, "datasets": notes})
+    store.write_spec(
+        specs, {"device": device.description, "executor": args.executor, "datasets": notes, "quick": args.quick}
+    )
 
-    cells = [(spec, block) for spec in specs for block in spec.blocks]
-    pending = []
-    for number, (spec, block) in enumerate(cells, start=1):
-        label = f"[{number}/{len(cells)}] {spec.dataset} × {block}: {spec.members_per_cell} networks"
-        if store.has_cell(spec, block):
-            print(f"{label} — already done, skipped ({store.cell_path(spec, block).name})")
-        else:
-            print(f"{label}, depth {spec.depth}, width {spec.width}, {spec.epochs} epochs, batch {spec.batch_size}")
-            pending.append((spec, block))
     options = dict(source=args.source, device=args.device, jit=args.jit, progress=args.executor == "inprocess")
-    for (spec, block), output in run_cells(pending, run_cell, args.executor, args.address, **options):
-        path = store.write_cell(spec, block, output.results, {"over_time": output.over_time, "noise": output.noise})
-        print(f"    {spec.dataset} × {block}: {output.seconds:.1f} s "
-              f"({output.seconds / spec.members_per_cell:.3f} s per network, "
-              f"XLA: {output.notes['xla']}) -> {path}")
+    run_pending_cells(store, specs, args.executor, args.address, **options)
 
     table = store.read_table(specs)
     written = [store.write_table(table)]
     agg_path = out / "accuracy_by_h.csv"
     atomic_write_text(agg_path, aggregate(table).to_csv(index=False))
     written.append(agg_path)
-    synthetic = any(note["synthetic"] for note in notes.values())
-    note = (" [quick]" if args.quick else "") + (" [synthetic data]" if synthetic else "")
-    written += plot_accuracy_vs_h(table, out / "accuracy_vs_h", title_note=note)
+    note = " [quick]" if args.quick else ""
+    panel_notes = {name: " [synthetic data]" for name, n in notes.items() if n["synthetic"]}  # per dataset
+    written += plot_accuracy_vs_h(table, out / "accuracy_vs_h", title_note=note, panel_notes=panel_notes)
     over_time = store.read_table(specs, "over_time")
     if len(over_time):
         atomic_write_text(out / "accuracy_over_time.csv", over_time.to_csv(index=False))
         windows = "; ".join(f"{name}: {n['windows']}" for name, n in notes.items() if "windows" in n)
         written += [out / "accuracy_over_time.csv"]
-        written += plot_accuracy_over_time(over_time, out / "accuracy_over_time", windows, title_note=note)
+        written += plot_accuracy_over_time(over_time, out / "accuracy_over_time", windows, title_note=note,
+                                           panel_notes=panel_notes)
     noise = store.read_table(specs, "noise")
     if len(noise):
         atomic_write_text(out / "noise_robustness.csv", noise.to_csv(index=False))
         written += [out / "noise_robustness.csv"]
-        written += plot_noise_robustness(noise, out / "noise_robustness", title_note=note)
+        written += plot_noise_robustness(noise, out / "noise_robustness", title_note=note, panel_notes=panel_notes)
     lines = summary_lines(table)
     atomic_write_text(out / "summary.txt", "\n".join(lines) + "\n")
     written.append(out / "summary.txt")

@@ -19,7 +19,8 @@ side by side; what changes is the number of operations per step (a dozen instead
 dozen per variable), which on a CPU was most of a small step's time and of the time to
 trace it. Optimisers that are not element-wise (``clipnorm``, ``global_clipnorm``)
 are refused. Variables with a constraint (LM-ResNet's k with ``constrain=True``, ZeroS's
-trainable λ) stay separate, so that Keras applies their constraint after each update.
+trainable λ) are not packed but copied one by one with their constraint, so that Keras
+applies it after each update.
 :meth:`MembersTrainStep.write_back` copies the packed values into the models' own
 variables (``engine.run_epochs`` does so after the last step).
 
@@ -34,7 +35,10 @@ member's gradient is exactly its own. After each step a member whose loss, or wh
 updated weights or batch-norm statistics, are not finite is marked dead (``alive[m]``
 False): its row of every packed variable (and of each separate one) is put back to its
 value before the step, and stays there: a dead member's loss counts as 0 in every later
-step, and its rows are put back after every later update.
+step, and its rows are put back after every later update. The values the diverging
+step produced (the *diverged network*) are kept aside, so that the member can be scored
+as what its training produced (:meth:`MembersTrainStep.load_diverged`) as well as from
+its last finite weights.
 """
 
 from __future__ import annotations
@@ -98,18 +102,29 @@ class ShardStep:
         trainable = list(model.trainable_variables)
         self._separate_index = [i for i, v in enumerate(trainable) if v.constraint is not None]
         self._packed_vars = [v for v in trainable if v.constraint is None]
-        self._separate = [trainable[i] for i in self._separate_index]
+        self._separate_vars = [trainable[i] for i in self._separate_index]
+        self._separate = [self._copy(v) for v in self._separate_vars]
         self._state_vars = list(model.non_trainable_variables)
         self._weights = Packing(self._packed_vars, members)
         self._states = Packing(self._state_vars, members)
         self.packed = keras.Variable(self._weights.pack([v.value for v in self._packed_vars]), name="packed_weights")
+        # (the Keras variables created here hold copies: Keras's ``.value`` is the variable itself)
         self.packed_state = keras.Variable(
             self._states.pack([v.value for v in self._state_vars]), name="packed_state", trainable=False
         )
         self._optimized = [self.packed] + self._separate
         optimizer.build(self._optimized)
+        # what the diverging step produced, per dead member (rows of live members unused)
+        self._diverged = [keras.Variable(tf.identity(v.value), trainable=False) for v in self._optimized + [self.packed_state]]
         self.alive = tf.Variable(tf.ones(members, tf.bool), trainable=False)
         self._update = tf.function(self._apply, jit_compile=True) if xla_update else self._apply
+
+    @staticmethod
+    def _copy(variable):
+        """A trainable copy of a constrained variable, carrying its constraint."""
+        copy = keras.Variable(tf.identity(variable.value), name=f"{variable.name}_copy")
+        copy.constraint = variable.constraint
+        return copy
 
     def _trainable_values(self):
         values = self._weights.unpack(self.packed.value)
@@ -119,7 +134,7 @@ class ShardStep:
 
     def step(self, x, y):
         """One optimiser step on features (b, M_shard, d), labels (b, M_shard); -> (losses, ok)."""
-        state_before = self.packed_state.value
+        state_before = tf.identity(self.packed_state.value)  # a value, not the variable (Keras's .value is one)
         with tf.GradientTape() as tape:
             probabilities, state = self.model.stateless_call(
                 self._trainable_values(), self._states.unpack(state_before), x, training=True
@@ -138,16 +153,34 @@ class ShardStep:
             ok = ok & finite_rows(variable.value)
         if self._states.size:
             ok = ok & finite_rows(state)
+        dying = self.alive & ~ok
+
+        def keep_diverged():  # rare: only in the step where a member diverges
+            for snapshot, value in zip(self._diverged, [v.value for v in self._optimized] + [state]):
+                snapshot.assign(keep_rows(dying, value, snapshot.value))
+            return tf.constant(True)
+
+        tf.cond(tf.reduce_any(dying), keep_diverged, lambda: tf.constant(False))
+        if self._states.size:
             self.packed_state.assign(keep_rows(ok, state, state_before))
         for variable, old in zip(self._optimized, before):
             variable.assign(keep_rows(ok, variable.value, old))
         self.alive.assign(ok)
         return ok
 
-    def write_back(self) -> None:
-        for variable, value in zip(self._packed_vars, self._weights.unpack(self.packed.value)):
+    def write_back(self, diverged: bool = False) -> None:
+        """The packed values into the model's variables; with ``diverged``, dead members'
+        rows come from the step where they diverged instead of their last finite values."""
+        alive = self.alive.value()
+        values = [v.value for v in self._optimized + [self.packed_state]]
+        if diverged:
+            values = [keep_rows(alive, value, snapshot.value) for value, snapshot in zip(values, self._diverged)]
+        packed, *separate, packed_state = values
+        for variable, value in zip(self._packed_vars, self._weights.unpack(packed)):
             variable.assign(value)
-        for variable, value in zip(self._state_vars, self._states.unpack(self.packed_state.value)):
+        for variable, value in zip(self._separate_vars, separate):
+            variable.assign(value)
+        for variable, value in zip(self._state_vars, self._states.unpack(packed_state)):
             variable.assign(value)
 
 
@@ -197,6 +230,13 @@ class MembersTrainStep:
         return np.concatenate([shard.alive.numpy() for shard in self.shards])
 
     def write_back(self) -> None:
-        """Copy the packed weights and statistics into the models' own variables."""
+        """Copy the packed weights and statistics into the models' own variables (dead
+        members: their last finite values)."""
         for shard in self.shards:
             shard.write_back()
+
+    def load_diverged(self) -> None:
+        """Like :meth:`write_back`, but dead members get the values their diverging step
+        produced: the models then hold the diverged networks (scored as such)."""
+        for shard in self.shards:
+            shard.write_back(diverged=True)

@@ -249,3 +249,39 @@ def test_members_model_is_rejected(tmp_path):
     ):
         with pytest.raises(ValueError, match="members"):
             call()
+
+
+def test_shrinkage_blocks_are_not_euler_stable_by_construction():
+    """Prop. 2 makes the eigenvalues of the shrinkage field's Jacobian −K1ᵀ diag(σ′) K1 real
+    and <= 0, which is not a contraction: a forward-Euler step contracts only where
+    h·λ_max(K1ᵀ diag(σ′) K1) <= 2. The paper's Wine network (20 blocks of width 13) at
+    h = 1 with freshly initialised (Glorot) weights, seed 0:
+
+    - at the states that 50 standard-normal inputs reach, 17 of the 20 blocks are not
+      Euler-stable (max |1 + hλ| up to 2.3, i.e. some hλ < −2); the other 3 (blocks 15,
+      18, 19) are stable at those states, where every hλ lies in [−2, 0];
+    - every block has states where it is not: at y = 1ᵀ K1⁻¹ (Keras-style K1, so every
+      pre-activation is 1 and σ′ = 1) max |1 + hλ| = h·λ_max(K1 K1ᵀ) − 1 (numpy), which is
+      > 1 for all 20 blocks (λ_max(K1 K1ᵀ) >= 2.5 at width 13).
+    """
+    model = build_model(13, 3, "shrinkage", depth=20, width=13, h=1.0, seed=0)
+    x = np.random.default_rng(0).normal(size=(50, 13)).astype(np.float32)
+    spectra = jacobian_spectra(model, x)
+    assert spectra["eig_real"].max() <= 1e-5 and spectra["eig_imag"].abs().max() <= 1e-5  # Prop. 2 holds
+    table = euler_statistic(spectra)
+    assert list(table.loc[table["stable"], "block"]) == [15, 18, 19]
+    assert table["max_euler_factor"].max() > 2.0
+    h_lambda = spectra["h_eig_real"]
+    assert (h_lambda[~spectra["block"].isin([15, 18, 19])] < -2.0).any()
+    for block in (15, 18, 19):  # the criterion h·λ_max <= 2, checked on the raw eigenvalues
+        assert h_lambda[spectra["block"] == block].min() >= -2.0 - 1e-6
+    unstable = table.loc[~table["stable"], "block"]
+    assert all(h_lambda[spectra["block"] == block].min() < -2.0 for block in unstable)
+
+    for index, block in enumerate(block_layers(model)):
+        kernel = block.field.kernel1.numpy().astype(np.float64)
+        y = np.linalg.solve(kernel.T, np.ones(13))[None]  # y @ kernel = 1: all ReLUs on
+        eigenvalues = np.linalg.eigvals(field_jacobian(block, y.astype(np.float32))[0].astype(np.float64))
+        expected = 1.0 * np.linalg.eigvalsh(kernel @ kernel.T).max() - 1.0
+        np.testing.assert_allclose(np.abs(1.0 + 1.0 * eigenvalues).max(), expected, rtol=1e-4)
+        assert expected > 1.0, f"block {index} would be Euler-stable at every state"

@@ -585,3 +585,63 @@ def test_batch_normalize_equals_the_members_first_formula(members, rng):
     for a, b in zip(mine + tuple(mine_grads), naive + tuple(naive_grads)):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-10, rtol=0)
     assert np.max(np.abs(mine_grads[0].numpy())) > 1e-2  # not a vacuous comparison
+
+
+# ----------------------------------------------------------------------------- RK4
+
+
+def _two_layer_field(w):
+    """f(y) = K2 σ(K1 y + b1) + b2 in numpy (Keras-style weights, ReLU)."""
+    return lambda y: _relu(y @ w["kernel1"] + w["bias1"]) @ w["kernel2"] + w["bias2"]
+
+
+def _numpy_rk4(f, y, h):
+    """The classic Runge–Kutta 4 step, written out independently of the package."""
+    k1 = f(y)
+    k2 = f(y + h / 2 * k1)
+    k3 = f(y + h / 2 * k2)
+    k4 = f(y + h * k3)
+    return y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+def _rk4_weights(block, rng):
+    """Weights large enough that RK4 and forward Euler steps differ clearly (float64)."""
+    for variable in block.weights:
+        variable.assign(0.8 * rng.normal(size=tuple(variable.shape)))
+    return weights_by_name(block)
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
+def test_rk4_block_takes_a_classic_rk4_step_not_an_euler_step(members, training, rng):
+    """The RK4 block equals a numpy RK4 step along K2 σ(K1 y + b1) + b2 (float64, 1e-10),
+    for each member's own h; the Euler step of the same field is far away (> 0.1)."""
+    h = 0.9 if members is None else [0.3, 0.9, 1.5]
+    block = built(BLOCKS["rk4"](h=h, members=members, seed=4, dtype="float64"), members, dtype="float64")
+    w = _rk4_weights(block, rng)
+    y = random_state(rng, members, dtype="float64")
+    out = run(block, y, training)
+    count = 1 if members is None else members
+    for m in range(count):
+        w_m = w if members is None else {k: v[m] for k, v in w.items()}
+        y_m, out_m = (y, out) if members is None else (y[m], out[m])
+        h_m = h if members is None else h[m]
+        f = _two_layer_field(w_m)
+        np.testing.assert_allclose(out_m, _numpy_rk4(f, y_m, h_m), atol=1e-10, rtol=0)
+        assert np.max(np.abs(out_m - (y_m + h_m * f(y_m)))) > 0.1, "Euler and RK4 should differ here"
+
+
+def test_rk4_block_on_a_linear_field_is_the_fourth_order_taylor_polynomial(rng):
+    """For f(y) = A y (linear activation, zero biases) one RK4 step is
+    y (I + hA + (hA)²/2 + (hA)³/6 + (hA)⁴/24) (row vectors, A = K1 K2 Keras-style),
+    the Taylor polynomial of exp(hA) to fourth order, derived by hand."""
+    h = 0.7
+    block = built(BLOCKS["rk4"](h=h, activation="linear", seed=2, dtype="float64"), None, dtype="float64")
+    for variable in block.weights:
+        value = 0.0 if "bias" in variable.name else 0.9 * rng.normal(size=tuple(variable.shape))
+        variable.assign(np.broadcast_to(value, tuple(variable.shape)))
+    w = weights_by_name(block)
+    z = h * (w["kernel1"] @ w["kernel2"])
+    polynomial = np.eye(WIDTH) + z + z @ z / 2 + z @ z @ z / 6 + z @ z @ z @ z / 24
+    y = random_state(rng, None, dtype="float64")
+    np.testing.assert_allclose(run(block, y), y @ polynomial, atol=1e-10, rtol=0)
+    assert np.max(np.abs(y @ polynomial - y @ (np.eye(WIDTH) + z))) > 0.1

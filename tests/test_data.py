@@ -507,3 +507,67 @@ def test_synthetic_noise_free_circles_and_noise_effect():
         make_synthetic("circles", noise=-1.0)
     with pytest.raises(ValueError, match="n_train"):
         make_synthetic("moons", n_train=1)
+
+
+# --------------------------------------------------------------------------------------
+# The paper's inputs: raw attributes, integer codes, width = attribute count
+# --------------------------------------------------------------------------------------
+
+PAPER_WIDTHS = {"wine": 13, "abalone": 8, "absenteeism": 19, "autism": 20, "adult": 14}  # the paper's widths
+
+
+@pytest.mark.parametrize("name", UCI_NAMES)
+def test_paper_inputs_have_one_standardised_column_per_raw_attribute(name):
+    paper, clean = load_dataset(name, inputs="paper"), _load(name)
+    assert paper.n_features == PAPER_WIDTHS[name]
+    assert paper.numeric_mask.all()  # every column standardised per trial
+    np.testing.assert_array_equal(paper.y, clean.y)  # the same targets
+    assert (paper.test_mask is None) == (clean.test_mask is None)
+    if paper.test_mask is not None:
+        np.testing.assert_array_equal(paper.test_mask, clean.test_mask)
+    assert np.isfinite(paper.X).all()
+    assert "paper" in paper.description.lower() or name == "wine"
+
+
+def test_paper_inputs_codes_written_out_by_hand():
+    abalone = load_dataset("abalone", inputs="paper")
+    raw = pd.read_csv(REPO_DATA / "abalone" / "abalone.data", header=None)
+    np.testing.assert_array_equal(abalone.X[:, 0], raw[0].map({"F": 0.0, "I": 1.0, "M": 2.0}).to_numpy())
+    np.testing.assert_array_equal(abalone.X[:, 1:], raw.iloc[:, 1:8].to_numpy(float))
+
+    absent = load_dataset("absenteeism", inputs="paper")  # the numbers in the file, leaking columns included
+    raw = pd.read_csv(REPO_DATA / "absenteeism" / "Absenteeism_at_work.csv", sep=";")
+    np.testing.assert_array_equal(absent.X, raw.iloc[:, 1:20].to_numpy(float))
+    assert absent.feature_names[0] == "Reason for absence"
+
+    adult = load_dataset("adult", inputs="paper")
+    names = adult.feature_names
+    sex = adult.X[:, names.index("sex")]
+    assert set(np.unique(sex)) == {0.0, 1.0}  # Female, Male sorted
+    raw_sex = raw_frame("adult")["sex"].str.strip()
+    np.testing.assert_array_equal(sex, (raw_sex == "Male").to_numpy(float))
+    workclass = raw_frame("adult")["workclass"].str.strip()
+    codes = adult.X[:, names.index("workclass")]
+    assert codes[(workclass == "?").to_numpy()].min() == codes.max()  # '?' is the last code
+    np.testing.assert_array_equal(adult.X[:, names.index("fnlwgt")], raw_frame("adult")["fnlwgt"].astype(float))
+
+
+def test_paper_inputs_autism_keeps_result_and_fills_missing_age():
+    autism = load_dataset("autism", inputs="paper")
+    names = list(autism.feature_names)
+    assert names[:10] == [f"A{i}_Score" for i in range(1, 11)] and "result" in names and "age_desc" in names
+    raw = raw_frame("autism")
+    ages = pd.to_numeric(raw["age"].replace("?", np.nan))
+    age = autism.X[:, names.index("age")]
+    assert ages.isna().sum() == 2
+    np.testing.assert_array_equal(age[ages.isna().to_numpy()], [ages.median()] * 2)
+    np.testing.assert_array_equal(age[ages.notna().to_numpy()], ages.dropna().to_numpy())
+    np.testing.assert_array_equal(autism.X[:, names.index("result")], autism.X[:, :10].sum(axis=1))
+    ethnicity = autism.X[:, names.index("ethnicity")]
+    missing = raw["ethnicity"].str.strip().eq("?").to_numpy()
+    assert missing.sum() == 95 and (ethnicity[missing] == ethnicity.max()).all()
+
+
+def test_unknown_inputs_are_refused():
+    with pytest.raises(ValueError, match="unknown inputs 'raw'; allowed: paper, clean"):
+        load_dataset("wine", inputs="raw")

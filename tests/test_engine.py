@@ -137,7 +137,8 @@ class Standalone:
 
         With ``stop_at_nonfinite`` the loop stops at the first step whose loss or updated
         weights are not finite and puts back the weights from before that step;
-        ``info["diverged_epoch"]`` is then that step's epoch (else None).
+        ``info["diverged_epoch"]`` is then that step's epoch counted from 1 (else None)
+        and ``info["diverged_weights"]`` the values that step produced.
         """
         assert plan.h == self.h
         fresh = self.build(seed=plan.seed)
@@ -161,9 +162,10 @@ class Standalone:
                 if stop_at_nonfinite:
                     finite = np.isfinite(loss.numpy()) and all(np.isfinite(v.numpy()).all() for v in model.variables)
                     if not finite:
+                        info["diverged_weights"] = [v.numpy().copy() for v in model.variables]
                         for v, old in zip(model.variables, before):
                             v.assign(old)
-                        info["diverged_epoch"] = epoch
+                        info["diverged_epoch"] = epoch + 1
                         return info
         return info
 
@@ -292,7 +294,7 @@ def test_divergence_is_data_and_other_members_train_on(wine95, shards):
     big = np.array([p.h == 1000.0 for p in plans])
     np.testing.assert_array_equal(result.diverged, big)
     np.testing.assert_array_equal(result.diverged_epoch[~big], -1)
-    assert (result.diverged_epoch[big] >= 0).all()
+    assert (result.diverged_epoch[big] >= 1).all()  # epochs counted from 1
     for v in result.model.variables:
         assert np.isfinite(v.numpy()).all(), f"{v.path} not restored to finite values"
 
@@ -313,12 +315,17 @@ def test_divergence_is_data_and_other_members_train_on(wine95, shards):
             atol = 1e-4 * float(np.max(np.abs(value))) + 1e-6
             np.testing.assert_allclose(mine[path], value, atol=atol, rtol=0, err_msg=f"member {m}: {path}")
         assert max(float(np.max(np.abs(w))) for w in mine.values()) > 1e3, "expected the huge first step"
-        # accuracy measured from what it predicts, non-finite outputs counted wrong (here
-        # the restored ~1e8 weights overflow again: NaN outputs, which tf.argmax would
-        # otherwise read as class 0, a third of Wine)
+        # the last finite weights scored from what they predict, non-finite outputs counted
+        # wrong (here the restored ~1e8 weights overflow again: NaN outputs, which tf.argmax
+        # would otherwise read as class 0, a third of Wine)
         assert not np.isfinite(probabilities[:, m]).all(), "expected non-finite outputs"
+        assert result.test_accuracy_last_finite[m] == accuracy(probabilities[:, m], wine95.y[plan.test_idx])
+        # the member itself is scored as the network its diverging step produced
+        for v, value in zip(standalone.model.variables, info["diverged_weights"]):
+            v.assign(value)
+        diverged_net = standalone.predict(standardized(wine95, plan, plan.test_idx))
+        assert result.test_accuracy[m] == accuracy(diverged_net, wine95.y[plan.test_idx])
         assert 0.0 <= result.test_accuracy[m] <= 1.0
-        assert result.test_accuracy[m] == accuracy(probabilities[:, m], wine95.y[plan.test_idx])
 
     # the strong check: healthy members are exactly what they are without the others
     healthy_plans = [p for p, b in zip(plans, big) if not b]
@@ -330,6 +337,7 @@ def test_divergence_is_data_and_other_members_train_on(wine95, shards):
         for path, value in member_weights(alone.model, k).items():
             np.testing.assert_allclose(mine[path], value, atol=SAME_RUN_ATOL, rtol=0, err_msg=path)
     np.testing.assert_array_equal(result.test_accuracy[healthy], alone.test_accuracy)
+    np.testing.assert_array_equal(result.test_accuracy_last_finite[healthy], alone.test_accuracy)
     np.testing.assert_array_equal(result.train_accuracy[healthy], alone.train_accuracy)
     np.testing.assert_allclose(result.final_loss[healthy], alone.final_loss, atol=SAME_RUN_ATOL, rtol=0)
     assert np.isfinite(result.final_loss[healthy]).all()
@@ -354,7 +362,7 @@ def test_same_spec_gives_identical_numbers(wine95, batchnorm_cell):
     pd.testing.assert_frame_equal(first[RECORD_NUMBERS], second[RECORD_NUMBERS], check_exact=True)
 
 
-def test_cell_records_one_row_per_member_with_configuration(batchnorm_cell):
+def test_cell_records_one_row_per_member_with_configuration(batchnorm_cell, wine95):
     spec, result, table = batchnorm_cell
     assert len(table) == spec.members_per_cell == len(result.plans)
     required = {
@@ -375,9 +383,16 @@ def test_cell_records_one_row_per_member_with_configuration(batchnorm_cell):
     for column, value in dict(
         dataset="wine", block="batchnorm", epochs=spec.epochs, depth=spec.depth, width=spec.width,
         batch_size=spec.batch_size, lr=spec.lr, optimizer=spec.optimizer, test_size=spec.test_size,
-        activation="relu", device="CPU:0 test",
+        activation="relu", device="CPU:0 test", inputs="paper",
     ).items():
         assert (table[column] == value).all(), column
+    # nothing diverged here, so the last finite weights are the trained network
+    assert not table["diverged"].any()
+    np.testing.assert_array_equal(table["test_accuracy_last_finite"], table["test_accuracy"])
+    # the majority-class baseline of each member's test rows, counted by hand
+    for row, plan in zip(table.itertuples(), result.plans):
+        labels = wine95.y[plan.test_idx].tolist()
+        assert row.test_majority_rate == max(labels.count(c) for c in set(labels)) / len(labels)
 
 
 # ---------------------------------------------------------------- results summaries
@@ -447,7 +462,9 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
 
 
 def small_frame(block, value):
-    return pd.DataFrame(dict(block=[block, block], h=[0.1, 1.0], trial=[0, 0], test_accuracy=[value, value]))
+    """A whole cell of ``make_spec()``'s grid (h 0.1, 0.7 × trials 0, 1): the store only
+    returns cells with one row per member."""
+    return pd.DataFrame(dict(block=[block] * 4, h=[0.1, 0.1, 0.7, 0.7], trial=[0, 1, 0, 1], test_accuracy=[value] * 4))
 
 
 def test_read_table_in_spec_and_block_order_and_new_config_new_path(tmp_path):
@@ -457,10 +474,10 @@ def test_read_table_in_spec_and_block_order_and_new_config_new_path(tmp_path):
     store.write_cell(spec, "residual", small_frame("residual", 0.5))
     store.write_cell(spec, "shrinkage", small_frame("shrinkage", 0.25))
     table = store.read_table([spec])
-    assert list(table["block"]) == ["shrinkage", "shrinkage", "residual", "residual"]
-    assert list(table.index) == [0, 1, 2, 3]
+    assert list(table["block"]) == ["shrinkage"] * 4 + ["residual"] * 4
+    assert list(table.index) == list(range(8))
     assert store.has_cell(spec, "residual") and not store.has_cell(spec, "batchnorm")
-    assert all(not name.startswith(".") for name in visible_files(store.cells))
+    assert all(not name.endswith(".tmp") for name in visible_files(store.cells))
 
     changed = make_spec(blocks=("shrinkage", "residual", "batchnorm"), epochs=spec.epochs + 1)
     old_path = store.cell_path(spec, "residual")
@@ -469,9 +486,9 @@ def test_read_table_in_spec_and_block_order_and_new_config_new_path(tmp_path):
     before = old_path.read_bytes()
     store.write_cell(changed, "residual", small_frame("residual", 0.75))
     assert old_path.read_bytes() == before, "a changed configuration overwrote an old cell"
-    assert len(visible_files(store.cells)) == 3
-    assert list(store.read_table([changed])["test_accuracy"]) == [0.75, 0.75]
-    assert list(store.read_table([spec, changed])["test_accuracy"]) == [0.25, 0.25, 0.5, 0.5, 0.75, 0.75]
+    assert len([name for name in visible_files(store.cells) if name.endswith("csv")]) == 3
+    assert list(store.read_table([changed])["test_accuracy"]) == [0.75] * 4
+    assert list(store.read_table([spec, changed])["test_accuracy"]) == [0.25] * 4 + [0.5] * 4 + [0.75] * 4
     # a different block or dataset is a different cell too
     assert store.cell_path(spec, "shrinkage") != old_path
     assert store.cell_path(make_spec(dataset="abalone"), "residual") != old_path

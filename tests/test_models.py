@@ -348,3 +348,55 @@ def test_a_non_zero_stable_multistep_model_warns_once_per_multistep_block():
     multistep_blocks = [layer for layer in model.layers if type(layer).__name__ == "Multistep"]
     assert len(multistep_blocks) == 3  # one forward-Euler starter, then three two-step blocks
     assert len([w for w in record if issubclass(w.category, ZeroStabilityWarning)]) == 3
+
+
+# ----------------------------------------------------------------------------- step_sizes
+
+
+def _numpy_forward(model, x, steps, block):
+    """Stem -> blocks -> softmax head of a standalone model, in numpy from its weights,
+    block i stepping with ``steps[i]`` (residual: y + h f(y); shrinkage: y − h (...))."""
+    def w(layer):
+        return {v.name: np.asarray(v.numpy()) for v in layer.weights}
+
+    stem = w(model.get_layer("stem"))
+    y = x @ stem["kernel"] + stem["bias"]
+    for i, h in enumerate(steps):
+        b = w(model.get_layer(f"block_{i}"))
+        hidden = np.maximum(y @ b["kernel1"] + b["bias1"], 0.0)
+        if block == "residual":
+            y = y + h * (hidden @ b["kernel2"] + b["bias2"])
+        else:
+            y = y - h * (hidden @ b["kernel1"].T + b["bias2"])
+    head = w(model.get_layer("head"))
+    logits = y @ head["kernel"] + head["bias"]
+    p = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("block", ["residual", "shrinkage"])
+def test_step_sizes_give_each_block_its_own_h(block, float64, rng, perturb_weights):
+    """``build_model(step_sizes=...)``: block i's h is h_i (not ``h``), and the model's
+    output equals a numpy forward pass with those h_i, for a standalone model and for
+    every member of a members model (per-member h_i); with ``h`` alone it would differ."""
+    steps = [0.05, 0.6, 1.7]
+    model = perturb_weights(build_model(INPUT_DIM, N_CLASSES, block, depth=3, width=WIDTH, h=0.3,
+                                        step_sizes=steps, seed=4))
+    assert [model.get_layer(f"block_{i}").h for i in range(3)] == steps
+    x = features(rng, None)
+    expected = _numpy_forward(model, x, steps, block)
+    np.testing.assert_allclose(predict(model, x), expected, atol=1e-12, rtol=0)
+    assert np.max(np.abs(expected - _numpy_forward(model, x, [0.3] * 3, block))) > 1e-3
+
+    member_steps = [[0.05, 0.5, 1.2], [0.6, 0.1, 0.9], [1.7, 1.0, 0.3]]  # block i: one h per member
+    ensemble = perturb_weights(build_model(INPUT_DIM, N_CLASSES, block, depth=3, width=WIDTH, h=0.3,
+                                           step_sizes=member_steps, members=M, seed=SEEDS))
+    assert [ensemble.get_layer(f"block_{i}").h for i in range(3)] == member_steps
+    x = features(rng, M)
+    out = predict(ensemble, x)
+    for m in range(M):
+        alone = build_model(INPUT_DIM, N_CLASSES, block, depth=3, width=WIDTH,
+                            step_sizes=[row[m] for row in member_steps], seed=SEEDS[m])
+        alone.set_weights(member_weights(ensemble, m))
+        expected = _numpy_forward(alone, x[:, m], [row[m] for row in member_steps], block)
+        np.testing.assert_allclose(out[:, m], expected, atol=1e-12, rtol=0)

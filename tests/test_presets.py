@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -122,3 +123,43 @@ def test_presets_that_need_user_data_say_so_without_it(name, capsys):
     assert main(["--dataset", name, "--quick"]) == 2
     error = capsys.readouterr().err
     assert f"--dataset {name} needs --data" in error and error.count("\n") == 1
+
+
+def test_fixed_split_datasets_have_no_test_size_in_spec_or_hash():
+    from resnet_stability.experiment import FIXED_SPLIT_DATASETS
+
+    assert set(FIXED_SPLIT_DATASETS) == {"adult", "synthetic", "bitcoin", "elliptic", "bitcoinheist"}
+    for name in FIXED_SPLIT_DATASETS:
+        given, default = resolve_spec(name, {"test_size": 0.3}), resolve_spec(name)
+        assert given.test_size is None and default.test_size is None
+        assert "test_size" not in given.cell_config("residual")
+        assert given.cell_hash("residual") == default.cell_hash("residual")
+    wine = resolve_spec("wine", {"test_size": 0.3})
+    assert wine.test_size == 0.3 and wine.cell_hash("residual") != resolve_spec("wine").cell_hash("residual")
+    with pytest.raises(ValueError, match="test_size None is only for the fixed-split datasets"):
+        dataclasses.replace(resolve_spec("wine"), test_size=None)
+
+
+def test_a_fixed_split_plan_needs_no_test_size():
+    from resnet_stability.engine import plan_members
+    from resnet_stability.runner import load_spec_dataset
+
+    spec = resolve_spec("synthetic", {"blocks": ("residual",), "trials": 2}, quick=True)
+    dataset = load_spec_dataset(spec)
+    plans = plan_members(dataset, spec, "residual")
+    assert len(plans) == spec.members_per_cell
+    for plan in plans:  # the fixed split the dataset marks, for every trial
+        np.testing.assert_array_equal(plan.test_idx, np.flatnonzero(dataset.test_mask))
+        np.testing.assert_array_equal(plan.train_idx, np.flatnonzero(~dataset.test_mask))
+
+
+def test_uci_presets_default_to_the_paper_inputs_and_others_have_none():
+    for name in ("wine", "abalone", "absenteeism", "autism", "adult"):
+        paper, clean = resolve_spec(name), resolve_spec(name, {"inputs": "clean"})
+        assert paper.inputs == "paper" and clean.inputs == "clean"
+        assert paper.cell_hash("residual") != clean.cell_hash("residual")
+    for name in ("synthetic", "bitcoin"):
+        spec = resolve_spec(name, {"inputs": "clean"})  # e.g. --dataset all --inputs clean
+        assert spec.inputs is None and "inputs" not in spec.cell_config("residual")
+    with pytest.raises(ValueError, match="inputs must be one of paper, clean for wine, got 'raw'"):
+        resolve_spec("wine", {"inputs": "raw"})

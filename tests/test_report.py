@@ -310,3 +310,26 @@ def test_cli_writes_report_without_importing_tensorflow(results_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     assert out.is_file() and out.with_suffix(".md").is_file()
     assert str(out) in result.stdout
+
+
+def test_interrupted_sweep_folder_says_to_rerun_the_sweep(tmp_path):
+    folder = tmp_path / "interrupted"
+    (folder / "cells").mkdir(parents=True)
+    (folder / "cells" / "wine__residual__0123456789ab.csv").write_text("dataset,block,h,trial\nwine,residual,0.1,0\n")
+    (folder / "spec.json").write_text(json.dumps(SPEC))
+    with pytest.raises(FileNotFoundError) as info:
+        write_report(folder)
+    message = str(info.value)
+    assert str(folder) in message and "rerun the same" in message and "1 cell file" in message, message
+    assert "is this the output folder" not in message
+
+
+def test_single_trial_std_is_shown_as_undefined(tmp_path):
+    folder = make_results(tmp_path / "one", noise=False, over_time=False)
+    table = pd.read_csv(folder / "results.csv")
+    table[table["trial"] == 0].to_csv(folder / "results.csv", index=False)
+    _, md_path = write_report(folder)
+    text = md_path.read_text()
+    # residual at h = 0.5, trial 0 only: 0.80
+    assert "0.800 ± n/a (1 trial)" in text
+    assert "± 0.000" not in text

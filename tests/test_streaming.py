@@ -276,31 +276,45 @@ def reference_batches(n, batch, buffer, seed):
     return out + [pending[s : s + batch] for s in range(0, len(pending), batch)]
 
 
-def test_one_member_equals_a_standalone_loop_fed_the_same_batches(tx_file):
+def test_every_member_equals_a_standalone_loop_fed_the_same_batches(tx_file):
+    """Four members (h 0.2 and 1.0 × two trials: different h, different seeds) trained
+    from the stream; each equals its own standalone network (its h, its seed) trained by
+    a plain loop on the documented shared batch order, and the members end apart."""
     path, dataset = tx_file
-    spec = stream_spec(path, h_values=(0.5,), trials=1)
+    h_values = (0.2, 1.0)
+    spec = stream_spec(path, h_values=h_values, trials=2)
     buffer = 100  # not a multiple of the batch: rows are carried from buffer to buffer
     result = streaming.train_cell_streaming(path, spec, "residual", shuffle_buffer=buffer)
+    assert [(p.h, p.trial) for p in result.plans] == [(h, t) for h in h_values for t in range(2)]
 
     split = time_windows(dataset.time, 365.0, 182.0)
     assert split.train_idx.size % spec.batch_size and split.train_idx.size > 2 * buffer
     mean, scale = fit_standardizer(dataset.X[split.train_idx], dataset.numeric_mask)
     x_train = ((dataset.X[split.train_idx] - mean) / scale).astype(np.float32)
     y_train = dataset.y[split.train_idx]
-    seed = spec.member_seed("residual", 0.5, 0)
-    model = build_model(7, 4, "residual", depth=spec.depth, width=spec.width, h=0.5, seed=seed)
-    initial = [v.numpy().copy() for v in model.variables]
-    optimizer = keras.optimizers.Adam(learning_rate=spec.lr)
-    for epoch in range(spec.epochs):
-        for rows in reference_batches(len(y_train), spec.batch_size, buffer, derive_seed(spec.seed, "stream-shuffle", epoch)):
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y_train[rows], model(x_train[rows])))
-            optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-    moved = max(float(np.abs(v.numpy() - w).max()) for v, w in zip(model.variables, initial))
-    assert moved > 1e-3
-    assert [v.path for v in model.variables] == [v.path for v in result.model.variables]
-    for alone, together in zip(model.variables, result.model.variables):
-        np.testing.assert_allclose(together.numpy()[0], alone.numpy(), atol=WEIGHT_ATOL, rtol=1e-5, err_msg=alone.path)
+    epochs = [reference_batches(len(y_train), spec.batch_size, buffer, derive_seed(spec.seed, "stream-shuffle", e))
+              for e in range(spec.epochs)]
+    finals = []
+    for m, (h, trial) in enumerate(spec.members()):
+        seed = spec.member_seed("residual", h, trial)
+        model = build_model(7, 4, "residual", depth=spec.depth, width=spec.width, h=h, seed=seed)
+        initial = [v.numpy().copy() for v in model.variables]
+        optimizer = keras.optimizers.Adam(learning_rate=spec.lr)
+        for batches in epochs:
+            for rows in batches:
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y_train[rows], model(x_train[rows])))
+                optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        moved = max(float(np.abs(v.numpy() - w).max()) for v, w in zip(model.variables, initial))
+        assert moved > 1e-3
+        assert [v.path for v in model.variables] == [v.path for v in result.model.variables]
+        for alone, together in zip(model.variables, result.model.variables):
+            np.testing.assert_allclose(together.numpy()[m], alone.numpy(), atol=WEIGHT_ATOL, rtol=1e-5,
+                                       err_msg=f"member {m}: {alone.path}")
+        finals.append(np.concatenate([v.numpy().ravel() for v in model.variables]))
+    for a in range(len(finals)):  # the comparison tells members apart
+        for b in range(a):
+            assert np.max(np.abs(finals[a] - finals[b])) > 100 * WEIGHT_ATOL
 
 
 def test_results_depend_on_the_shuffle_buffer_not_on_the_chunking(tx_file):

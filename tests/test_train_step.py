@@ -148,3 +148,100 @@ def test_keras_cross_entropy_reads_the_logits_of_a_members_model():
     alone_loss = tf.function(lambda x, y: keras.losses.sparse_categorical_crossentropy(y, alone(x)))(x[:, 0], y[:, 0])
     np.testing.assert_allclose(float(alone_loss[0]), 200.0, rtol=1e-5)  # the true loss, far beyond the clip
     np.testing.assert_allclose(members_loss, [200.0, 200.0], rtol=1e-5)
+
+
+def _snapshot(step, model):
+    """(weights, statistics) of every member after a step, from the models' own variables."""
+    step.write_back()
+    return ([v.numpy().copy() for v in model.trainable_variables],
+            [v.numpy().copy() for v in model.non_trainable_variables])
+
+
+def test_a_diverged_members_batch_norm_statistics_are_put_back():
+    """Step 2 feeds member 1 features of size 1e20: its loss (~5e19) and updated weights
+    stay finite in float32 but its batch variance overflows, so its moving statistics
+    would become infinite. It dies there, and from then on its moving statistics (and
+    weights) are exactly those after step 1, the step before; members 0 and 2 update
+    theirs at every step."""
+    model = build_model(4, 2, "batchnorm", depth=2, width=4, h=[0.1, 0.5, 0.2], members=3, seed=[1, 2, 3])
+    step = MembersTrainStep(model, lambda: keras.optimizers.SGD(0.1), lambda batch: batch)
+    batches = [_data(3, width=4, seed=s) for s in range(4)]
+    huge_x = batches[2][0].copy()
+    huge_x[:, 1] *= 1e20
+    batches[2] = (huge_x, batches[2][1])
+    # the diverging step's loss is finite: divergence shows only in the statistics
+    probe = keras.models.clone_model(model)
+    probe.set_weights(model.get_weights())
+    assert np.isfinite(per_member_loss(batches[2][1], probe(huge_x, training=True)).numpy()).all()
+
+    snapshots = [_snapshot(step, model)]
+    for k, (x, y) in enumerate(batches):
+        losses, ok = step((tf.constant(x), tf.constant(y)))
+        np.testing.assert_array_equal(ok.numpy(), [True, k < 2, True])
+        snapshots.append(_snapshot(step, model))
+    assert model.non_trainable_variables
+    (_, after_step_0), (weights_before, stats_before) = snapshots[1], snapshots[2]  # after steps 0 and 1
+    assert all(np.any(a[1] != b[1]) for a, b in zip(after_step_0, stats_before)), "statistics move every step"
+    for weights, stats in snapshots[3:]:  # after the diverging step 2 and after step 3
+        for value, before in zip(stats, stats_before):
+            np.testing.assert_array_equal(value[1], before[1])
+        for value, before in zip(weights, weights_before):
+            np.testing.assert_array_equal(value[1], before[1])
+    for (_, older), (_, newer) in zip(snapshots[2:], snapshots[3:]):  # the others train on
+        for a, b in zip(older, newer):
+            assert np.all(np.any(a[[0, 2]] != b[[0, 2]], axis=-1)) and np.isfinite(b).all()
+    assert not step.alive()[1]
+
+
+def test_a_dead_member_stays_dead_even_when_later_steps_would_be_finite():
+    """Member 1 gets infinite features in step 0 (NaN loss) and ordinary ones afterwards,
+    on which its (restored, initial) weights give a finite loss. Once dead it stays dead:
+    ``alive`` stays False, its loss reads 0 and its weights never change again."""
+    model = build_model(4, 2, "residual", depth=2, width=4, h=[0.1, 0.5, 0.2], members=3, seed=[1, 2, 3])
+    initial = [v.numpy().copy() for v in model.trainable_variables]
+    step = MembersTrainStep(model, lambda: keras.optimizers.SGD(0.1), lambda batch: batch)
+    batches = [_data(3, width=4, seed=s) for s in range(4)]
+    bad_x = batches[0][0].copy()
+    bad_x[:, 1] = np.inf
+    batches[0] = (bad_x, batches[0][1])
+    for k, (x, y) in enumerate(batches):
+        if k > 0:  # member 1's own network would give a finite loss on this batch
+            assert np.isfinite(per_member_loss(y, model(x)).numpy()[1])
+        losses, ok = step((tf.constant(x), tf.constant(y)))
+        assert not ok.numpy()[1] and ok.numpy()[[0, 2]].all()
+        assert losses.numpy()[1] == 0.0 and not step.alive()[1]
+        step.write_back()
+        for variable, value in zip(model.trainable_variables, initial):
+            np.testing.assert_array_equal(variable.numpy()[1], value[1], err_msg=variable.path)
+    for variable, value in zip(model.trainable_variables, initial):  # the others moved
+        assert np.all(np.any((variable.numpy() != value)[[0, 2]].reshape(2, -1), axis=1)), variable.path
+
+
+def test_load_diverged_gives_what_the_diverging_step_produced_and_write_back_the_last_finite():
+    """Member 1 meets an infinite feature in step 1: its gradient, hence its updated
+    weights, are NaN. ``load_diverged`` puts exactly those values into the model (member 1
+    only); ``write_back`` puts back its weights after step 0; members 0 and 2 are the
+    same either way."""
+    model = build_model(4, 2, "residual", depth=2, width=4, h=[0.1, 0.5, 0.2], members=3, seed=[1, 2, 3])
+    step = MembersTrainStep(model, lambda: keras.optimizers.SGD(0.1), lambda batch: batch)
+    batches = [_data(3, width=4, seed=s) for s in range(3)]
+    bad = batches[1][0].copy()
+    bad[0, 1, 0] = np.inf
+    batches[1] = (bad, batches[1][1])
+    step((tf.constant(batches[0][0]), tf.constant(batches[0][1])))
+    step.write_back()
+    after_step_0 = [v.numpy().copy() for v in model.variables]
+    for x, y in batches[1:]:
+        step((tf.constant(x), tf.constant(y)))
+    assert list(step.alive()) == [True, False, True]
+    step.write_back()
+    last_finite = [v.numpy().copy() for v in model.variables]
+    step.load_diverged()
+    diverged = [v.numpy().copy() for v in model.variables]
+    for a, b, c in zip(after_step_0, last_finite, diverged):
+        np.testing.assert_array_equal(b[1], a[1])  # frozen at its values after step 0
+        np.testing.assert_array_equal(c[[0, 2]], b[[0, 2]])  # the live members are unchanged
+    assert any(not np.isfinite(c[1]).all() for c in diverged), "the diverged network should hold its NaN update"
+    step.write_back()
+    for value, variable in zip(last_finite, model.variables):
+        np.testing.assert_array_equal(variable.numpy(), value)

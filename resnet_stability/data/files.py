@@ -97,7 +97,7 @@ def verified_path(relpath: str) -> pathlib.Path:
         raise MissingDataFileError(
             f"Data file {relpath!r} not found at {path}; {where}. Restore it from the "
             f"repository's data/uci/ folder, point ${DATA_DIR_ENV} at a folder holding "
-            f"uci/{relpath}, or load with source='uci' to fetch the dataset online."
+            f"uci/{relpath}, or fetch the dataset online: source='uci' (command line: --source uci)."
         )
     expected = EXPECTED_SHA256[relpath]
     actual = sha256_file(path)
@@ -105,7 +105,7 @@ def verified_path(relpath: str) -> pathlib.Path:
         raise ChecksumMismatchError(
             f"Data file {relpath!r} at {path} is corrupted or modified: expected "
             f"sha256 {expected}, got {actual}; {where}. Restore the original bytes from "
-            f"the repository's data/uci/{relpath} (see data/PROVENANCE.md), or load with "
-            f"source='uci' to fetch the dataset online."
+            f"the repository's data/uci/{relpath} (see data/PROVENANCE.md), or "
+            f"fetch the dataset online: source='uci' (command line: --source uci)."
         )
     return path

@@ -6,7 +6,10 @@ Load time (no statistics of any split are used):
 - 0/1 flag attributes -> one float64 0/1 column each (``numeric_mask`` False);
 - categorical attributes -> full one-hot, one column per level seen in the file, named
   ``"attribute=level"``; levels sorted, the missing level (``'?'`` or empty in the raw
-  data, renamed :data:`MISSING`) last (``numeric_mask`` False).
+  data, renamed :data:`MISSING`) last (``numeric_mask`` False);
+- or, for the paper's raw-attribute inputs, categorical attributes -> ONE column of
+  integer codes 0, 1, ... in that same level order (kind ``"code"``; standardised per
+  trial like a numeric column, ``numeric_mask`` True).
 
 Trial time: :func:`split_indices` then :func:`fit_standardizer` on the training rows.
 """
@@ -26,7 +29,8 @@ MISSING = "missing"
 NUMERIC = "numeric"
 FLAG = "flag"
 CATEGORICAL = "categorical"
-_KINDS = (NUMERIC, FLAG, CATEGORICAL)
+CODE = "code"
+_KINDS = (NUMERIC, FLAG, CATEGORICAL, CODE)
 
 _MISSING_TOKENS = {"?", ""}
 
@@ -68,11 +72,23 @@ def to_numeric(series: pd.Series, column: str, *, allow_missing: bool = False) -
     return out
 
 
-def one_hot(values: pd.Series, column: str) -> tuple[np.ndarray, list[str]]:
-    """Full one-hot of a cleaned categorical column: ``(matrix (n, k), names)``."""
+def levels_of(values: pd.Series) -> list[str]:
+    """The levels of a cleaned categorical column: sorted (numeric-looking ones in
+    numeric order), the missing level last."""
     levels = sorted(set(values) - {MISSING}, key=_level_sort_key)
     if (values == MISSING).any():
         levels.append(MISSING)
+    return levels
+
+
+def integer_codes(values: pd.Series) -> np.ndarray:
+    """A cleaned categorical column as float64 codes 0, 1, ... in :func:`levels_of` order."""
+    return pd.Categorical(values, categories=levels_of(values)).codes.astype(np.float64)
+
+
+def one_hot(values: pd.Series, column: str) -> tuple[np.ndarray, list[str]]:
+    """Full one-hot of a cleaned categorical column: ``(matrix (n, k), names)``."""
+    levels = levels_of(values)
     codes = pd.Categorical(values, categories=levels).codes
     matrix = np.zeros((len(values), len(levels)), dtype=np.float64)
     matrix[np.arange(len(values)), codes] = 1.0
@@ -110,8 +126,9 @@ def encode_columns(
     Args:
         frame: cleaned frame: numeric columns float without NaN, flag columns 0/1,
             categorical columns strings (missing already :data:`MISSING`).
-        spec: ``[(column, kind), ...]`` with kind ``"numeric"``, ``"flag"`` or
-            ``"categorical"``.
+        spec: ``[(column, kind), ...]`` with kind ``"numeric"``, ``"flag"``,
+            ``"categorical"`` (one-hot) or ``"code"`` (categorical as one column of
+            integer codes, :func:`integer_codes`, standardised like a numeric one).
 
     Returns:
         ``(X float64 (n, d), feature_names, numeric_mask bool (d,))``.
@@ -127,6 +144,11 @@ def encode_columns(
             blocks.append(matrix)
             names.extend(cols)
             mask.extend([False] * len(cols))
+            continue
+        if kind == CODE:
+            blocks.append(integer_codes(frame[column])[:, None])
+            names.append(column)
+            mask.append(True)
             continue
         values = np.asarray(frame[column], dtype=np.float64)
         if np.isnan(values).any():

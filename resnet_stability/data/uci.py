@@ -10,9 +10,24 @@ order, values as written in the source):
   :func:`_canonicalise` (case, spaces and punctuation ignored, plus a few renames that
   UCI's current metadata made, e.g. Autism's ``austim`` -> ``family_pdd``).
 
-and ONE preprocessing function (``preprocess_<name>(raw) -> Dataset``) that both paths
-go through. Preprocessing uses no statistic of any train/test split: numerics stay
-unscaled; standardise per trial with :func:`~resnet_stability.data.fit_standardizer`.
+and ONE preprocessing function (``preprocess_<name>(raw, inputs=...) -> Dataset``) that
+both paths go through. Preprocessing uses no statistic of any train/test split: numerics
+stay unscaled; standardise per trial with :func:`~resnet_stability.data.fit_standardizer`.
+
+Two encodings of the inputs (``inputs``), both with the paper's targets:
+
+- ``"paper"``: the raw attribute vector, as Zhang & Wynter evidently fed it: one column
+  per attribute (every column but an ID and the target, nothing dropped),
+  categorical attributes as integer codes (levels sorted, a missing level last),
+  every column standardised per trial with training statistics. The width equals the
+  attribute count, as the paper's block widths do (Wine 13, Abalone 8, Absenteeism
+  19, Autism 20, Adult 14), so the networks need no stem. What the paper's text does
+  not say (the code order, the handling of missing values) is our choice, stated in
+  :data:`PAPER_ATTRIBUTES` and each preprocessing docstring.
+- ``"clean"``: our cleaner protocol: categoricals one-hot, 0/1 flags unscaled, columns
+  that leak the target dropped (Absenteeism), a deterministic duplicate dropped
+  (Autism's ``result``); the networks map these features to the preset width with a
+  linear stem.
 
 Licence of all five datasets: CC BY 4.0 (UCI Machine Learning Repository); citations
 are in ``data/PROVENANCE.md`` and in each dataset's ``description``.
@@ -34,6 +49,7 @@ from .files import verified_path
 from .online import fetch_raw_frame
 from .preprocessing import (
     CATEGORICAL,
+    CODE,
     FLAG,
     MISSING,
     NUMERIC,
@@ -46,6 +62,8 @@ from .preprocessing import (
 
 #: Allowed values of ``source``.
 SOURCES = ("local", "uci")
+#: Allowed values of ``inputs`` (see the module docstring).
+INPUTS = ("paper", "clean")
 
 #: UCI Machine Learning Repository ids.
 UCI_IDS: dict[str, int] = {
@@ -104,6 +122,22 @@ ADULT_COLUMNS = (
     "hours-per-week", "native-country", "income",
 )
 ADULT_N_TRAIN, ADULT_N_TEST = 32561, 16281
+ADULT_NUMERIC = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")
+
+#: The paper's inputs: every raw attribute but an ID and the target, in file order, as
+#: ``(column, kind)``: ``numeric`` columns as written (Absenteeism's codes are numbers in
+#: the file already), ``code`` columns (text categoricals) as integer codes. All are
+#: standardised per trial.
+PAPER_ATTRIBUTES: dict[str, tuple[tuple[str, str], ...]] = {
+    "wine": tuple((c, NUMERIC) for c in WINE_FEATURES),
+    "abalone": (("Sex", CODE),) + tuple((c, NUMERIC) for c in ABALONE_COLUMNS[1:-1]),
+    "absenteeism": tuple((c, NUMERIC) for c in ABSENTEEISM_COLUMNS[:-1]),
+    "autism": tuple((c, NUMERIC) for c in AUTISM_SCORES)
+    + (("age", NUMERIC),)
+    + tuple((c, CODE) for c in ("gender", "ethnicity", "jaundice", "family_pdd", "country_of_res", "used_app_before"))
+    + (("result", NUMERIC), ("age_desc", CODE), ("relation", CODE)),
+    "adult": tuple((c, NUMERIC if c in ADULT_NUMERIC else CODE) for c in ADULT_COLUMNS[:-1]),
+}
 
 
 def _key(name: str) -> str:
@@ -140,6 +174,39 @@ def _canonicalise(
 def _check_source(source: str) -> None:
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; allowed sources: {list(SOURCES)}")
+
+
+def check_inputs(inputs: str) -> str:
+    """``inputs`` if it is one of :data:`INPUTS`, else ValueError naming the choices."""
+    if inputs not in INPUTS:
+        raise ValueError(f"unknown inputs {inputs!r}; allowed: {', '.join(INPUTS)} (see resnet_stability.data.uci)")
+    return inputs
+
+
+def paper_inputs(raw: pd.DataFrame, name: str) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """The paper's inputs of dataset ``name`` (:data:`PAPER_ATTRIBUTES`): ``(X, names,
+    numeric_mask)``, one column per raw attribute, all standardised per trial.
+
+    Text values are stripped of surrounding spaces, levels differing only in case
+    merged (Autism's ethnicity ``others`` -> ``Others``), ``'?'`` coded as its own
+    level, the last. A missing number (Autism's age, 2 rows) is filled with the median
+    of the observed values of the whole file (no split statistic, no label).
+    """
+    frame = pd.DataFrame(index=raw.index)
+    for column, kind in PAPER_ATTRIBUTES[name]:
+        if kind == CODE:
+            frame[column] = merge_case_variants(clean_strings(raw[column]))
+        else:
+            values = to_numeric(raw[column], column, allow_missing=True)
+            frame[column] = values.fillna(float(values.median()) if values.notna().any() else 0.0)
+    X, names, _ = encode_columns(frame, PAPER_ATTRIBUTES[name])
+    return X, names, np.ones(len(names), dtype=bool)
+
+
+_PAPER_TEXT = (
+    "Inputs (paper): the raw attributes, one column each, text categoricals as integer codes "
+    "(levels sorted, '?' last), all standardised per trial with training statistics; "
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -247,13 +314,14 @@ def _integer_labels(values: pd.Series, column: str) -> np.ndarray:
     return numbers.astype(np.int64)
 
 
-def preprocess_wine(raw: pd.DataFrame) -> Dataset:
+def preprocess_wine(raw: pd.DataFrame, inputs: str = "clean") -> Dataset:
     """Wine (UCI 109): 178 wines, 13 chemical measurements, 3 cultivars.
 
     Target: the cultivar label 1/2/3 minus 1 -> 0/1/2 (59/71/48 rows).
     Features: all 13 attributes numeric (``numeric_mask`` True), unscaled. No missing
-    values. Nothing dropped.
+    values. Nothing dropped. Both ``inputs`` give these 13 columns.
     """
+    check_inputs(inputs)
     labels = _integer_labels(raw["class"], "class")
     if not set(np.unique(labels)) <= {1, 2, 3}:
         raise ValueError(f"wine: class labels must be 1, 2 or 3, got {sorted(set(labels))}")
@@ -276,17 +344,31 @@ def preprocess_wine(raw: pd.DataFrame) -> Dataset:
     )
 
 
-def preprocess_abalone(raw: pd.DataFrame) -> Dataset:
+def preprocess_abalone(raw: pd.DataFrame, inputs: str = "clean") -> Dataset:
     """Abalone (UCI 1): 4177 abalones, sex + 7 physical measurements.
 
     Target (paper): 3 classes by Rings: 1-8 -> 0, 9-10 -> 1, 11-29 -> 2 (upper edges
     8, 10, inf, so a rings value above 29 would still be class 2).
-    Features: Sex one-hot (``Sex=F``, ``Sex=I``, ``Sex=M``; ``numeric_mask`` False) and
-    the 7 measurements numeric, unscaled. Rings is the target only (not a feature). No
-    missing values.
+    Features, ``inputs="clean"``: Sex one-hot (``Sex=F``, ``Sex=I``, ``Sex=M``;
+    ``numeric_mask`` False) and the 7 measurements numeric, unscaled;
+    ``inputs="paper"``: the 8 attributes, Sex coded F/I/M -> 0/1/2. Rings is the target
+    only (not a feature). No missing values.
     """
+    check_inputs(inputs)
     rings = _integer_labels(raw["Rings"], "Rings")
     y = bin_labels(rings, [8, 10, np.inf])
+    if inputs == "paper":
+        X, names, mask = paper_inputs(raw, "abalone")
+        return Dataset(
+            name="abalone", X=X, y=y, feature_names=names,
+            class_names=("rings 1-8", "rings 9-10", "rings 11-29"), numeric_mask=mask,
+            description=(
+                "Abalone (UCI id 1; Nash et al. 1994, doi:10.24432/C55C7W): 4177 abalones. "
+                "Target (as in Zhang & Wynter): rings binned 1-8 / 9-10 / 11-29 -> 0 / 1 / 2. "
+                + _PAPER_TEXT + "Sex F/I/M -> 0/1/2 and the 7 measurements (8 columns). "
+                "Random stratified split. " + _LICENCE
+            ),
+        )
     frame = _numeric_frame(raw, ABALONE_COLUMNS[1:-1])
     frame.insert(0, "Sex", clean_strings(raw["Sex"]))
     if (frame["Sex"] == MISSING).any():
@@ -310,8 +392,14 @@ def preprocess_abalone(raw: pd.DataFrame) -> Dataset:
     )
 
 
-def preprocess_absenteeism(raw: pd.DataFrame, *, drop_leaky: bool = True) -> Dataset:
+def preprocess_absenteeism(raw: pd.DataFrame, inputs: str = "clean", *, drop_leaky: bool = True) -> Dataset:
     """Absenteeism at work (UCI 445): 740 absence records of 36 employees.
+
+    ``inputs="paper"``: the 19 attributes after ID and target, as written in the file
+    (every one is a number there: reason, month, weekday, season and education codes,
+    0/1 flags, measurements), the two leaking ones included, all standardised per
+    trial; ``drop_leaky`` does not apply. The rest of this docstring describes
+    ``inputs="clean"``.
 
     Target (paper): 4 classes by "Absenteeism time in hours": 0 -> 0, 1-16 -> 1,
     17-56 -> 2, > 56 -> 3 (44 / 652 / 32 / 12 rows).
@@ -338,10 +426,25 @@ def preprocess_absenteeism(raw: pd.DataFrame, *, drop_leaky: bool = True) -> Dat
     Body mass index. No missing values. Note that the 36 employees recur across rows,
     so a random split puts the same person in train and test.
     """
+    check_inputs(inputs)
     hours = to_numeric(raw[ABSENTEEISM_TARGET], ABSENTEEISM_TARGET).to_numpy()
     if (hours < 0).any():
         raise ValueError("absenteeism: negative absence hours")
     y = bin_labels(hours, [0, 16, 56, np.inf])
+    if inputs == "paper":
+        X, names, mask = paper_inputs(raw, "absenteeism")
+        return Dataset(
+            name="absenteeism", X=X, y=y, feature_names=names,
+            class_names=("0 h", "1-16 h", "17-56 h", ">56 h"), numeric_mask=mask,
+            description=(
+                "Absenteeism at work (UCI id 445; Martiniano & Ferreira 2012, doi:10.24432/C5X882): "
+                "740 absence records of 36 employees. Target (as in Zhang & Wynter): hours binned "
+                "0 / 1-16 / 17-56 / >56. " + _PAPER_TEXT + "the 19 attributes after ID and target, "
+                "as the numbers written in the file, 'Reason for absence' and 'Disciplinary "
+                "failure' included although they give class 0 away (reason 0 <=> 0 hours in 43 of "
+                "44 rows). Random stratified split. " + _LICENCE
+            ),
+        )
     categorical = ["Reason for absence", "Month of absence", "Day of the week", "Seasons",
                    "Education"]
     flags = ["Disciplinary failure", "Social drinker", "Social smoker"]
@@ -414,10 +517,16 @@ def autism_result_findings(raw: pd.DataFrame) -> dict[str, bool]:
     }
 
 
-def preprocess_autism(raw: pd.DataFrame) -> Dataset:
+def preprocess_autism(raw: pd.DataFrame, inputs: str = "clean") -> Dataset:
     """Autism Screening Adult (UCI 426): 704 adults, AQ-10 answers + demographics.
 
     Target: Class/ASD, YES -> 1, NO -> 0 (189 / 515 rows).
+
+    ``inputs="paper"``: the 20 attributes (A1-A10, age, gender, ethnicity, jaundice,
+    family_pdd, country_of_res, used_app_before, result, age_desc, relation), text ones
+    as integer codes ('?' its own code), the 2 missing ages filled with the file's
+    median, ``result`` and the constant ``age_desc`` kept; all standardised per trial.
+    The rest of this docstring describes ``inputs="clean"``.
 
     Checked on the data (:func:`autism_result_findings`): ``result`` equals
     A1_Score + ... + A10_Score in every row, and Class/ASD is YES exactly when
@@ -443,6 +552,7 @@ def preprocess_autism(raw: pd.DataFrame) -> Dataset:
     levels differing only in case are merged (ethnicity ``others`` (1 row) ->
     ``Others``).
     """
+    check_inputs(inputs)
     findings = autism_result_findings(raw)
     if not findings["result_is_score_sum"]:
         warnings.warn(
@@ -455,6 +565,18 @@ def preprocess_autism(raw: pd.DataFrame) -> Dataset:
     if bad:
         raise ValueError(f"autism: class values must be YES/NO, got also {bad}")
     y = (labels == "YES").to_numpy().astype(np.int64)
+    if inputs == "paper":
+        X, names, mask = paper_inputs(raw, "autism")
+        return Dataset(
+            name="autism", X=X, y=y, feature_names=names, class_names=("NO", "YES"), numeric_mask=mask,
+            description=(
+                "Autism Screening Adult (UCI id 426; Thabtah 2017, doi:10.24432/C5F019): 704 adults "
+                "screened with the AQ-10 app. Target: Class/ASD (YES -> 1), which in the data is "
+                "exactly result >= 7 with result = A1+...+A10. " + _PAPER_TEXT + "the 20 attributes, "
+                "'result' and the constant 'age_desc' included, 2 missing ages filled with the "
+                "file's median. Random stratified split. " + _LICENCE
+            ),
+        )
 
     frame = pd.DataFrame(index=raw.index)
     spec: list[tuple[str, str]] = []
@@ -500,8 +622,12 @@ def preprocess_autism(raw: pd.DataFrame) -> Dataset:
     )
 
 
-def preprocess_adult(raw: pd.DataFrame) -> Dataset:
+def preprocess_adult(raw: pd.DataFrame, inputs: str = "clean") -> Dataset:
     """Adult / Census income (UCI 2): 32561 training + 16281 test records.
+
+    ``inputs="paper"``: the 14 attributes, the 8 text ones as integer codes ('?' its
+    own code, the last), all standardised per trial. The feature description below is
+    for ``inputs="clean"``.
 
     Target: income > 50K -> 1, <= 50K -> 0 (train 24720 / 7841, test 12435 / 3846).
     Split: the official one. Test rows are those whose label ends in ``'.'``
@@ -519,6 +645,7 @@ def preprocess_adult(raw: pd.DataFrame) -> Dataset:
     split statistic; ``native-country=Holand-Netherlands`` occurs only in one
     training row). Values are stripped of the leading space of the ``", "`` separator.
     """
+    check_inputs(inputs)
     labels = clean_strings(raw["income"])
     dotted = labels.str.endswith(".").to_numpy()
     labels = labels.str.rstrip(".")
@@ -539,12 +666,23 @@ def preprocess_adult(raw: pd.DataFrame) -> Dataset:
         )
         test_mask = None
 
-    numeric = {"age", "fnlwgt", "education-num", "capital-gain", "capital-loss",
-               "hours-per-week"}
+    if inputs == "paper":
+        X, names, mask = paper_inputs(raw, "adult")
+        return Dataset(
+            name="adult", X=X, y=y, feature_names=names, class_names=("<=50K", ">50K"),
+            numeric_mask=mask, test_mask=test_mask,
+            description=(
+                "Adult / Census income (UCI id 2; Becker & Kohavi 1996, doi:10.24432/C5XW20): 1994 "
+                "US census records. Target: income >50K -> 1. Official split: adult.data (32561 "
+                "rows) for training, adult.test (16281 rows) marked by test_mask. " + _PAPER_TEXT
+                + "the 14 attributes (fnlwgt included), the 8 text ones coded over the levels of "
+                "both files. " + _LICENCE
+            ),
+        )
     frame = pd.DataFrame(index=raw.index)
     spec = []
     for column in ADULT_COLUMNS[:-1]:
-        if column in numeric:
+        if column in ADULT_NUMERIC:
             frame[column] = to_numeric(raw[column], column)
             spec.append((column, NUMERIC))
         else:
@@ -588,7 +726,7 @@ _PREPROCESS: dict[str, Callable[..., Dataset]] = {
 
 
 def load_wine(
-    source: str = "local", *, cache_dir: os.PathLike | str | None = None,
+    source: str = "local", *, inputs: str = "clean", cache_dir: os.PathLike | str | None = None,
     refresh: bool = False,
 ) -> Dataset:
     """Wine (UCI 109): 178 x 13, 3 cultivars (59/71/48). See :func:`preprocess_wine`.
@@ -597,50 +735,45 @@ def load_wine(
     ``source="uci"`` fetches UCI id 109 with ucimlrepo, cached (``cache_dir``,
     ``refresh``).
     """
-    return preprocess_wine(raw_frame("wine", source, cache_dir=cache_dir, refresh=refresh))
+    return preprocess_wine(raw_frame("wine", source, cache_dir=cache_dir, refresh=refresh), inputs)
 
 
 def load_abalone(
-    source: str = "local", *, cache_dir: os.PathLike | str | None = None,
+    source: str = "local", *, inputs: str = "clean", cache_dir: os.PathLike | str | None = None,
     refresh: bool = False,
 ) -> Dataset:
     """Abalone (UCI 1): 4177 x 10 (Sex one-hot + 7 numerics), 3 classes by rings
     (1-8 / 9-10 / 11-29). See :func:`preprocess_abalone` for every choice."""
-    return preprocess_abalone(
-        raw_frame("abalone", source, cache_dir=cache_dir, refresh=refresh)
-    )
+    return preprocess_abalone(raw_frame("abalone", source, cache_dir=cache_dir, refresh=refresh), inputs)
 
 
 def load_absenteeism(
-    source: str = "local", *, drop_leaky: bool = True,
+    source: str = "local", *, inputs: str = "clean", drop_leaky: bool = True,
     cache_dir: os.PathLike | str | None = None, refresh: bool = False,
 ) -> Dataset:
     """Absenteeism at work (UCI 445): 740 rows, 4 classes by hours (0 / 1-16 / 17-56 /
     >56). ``drop_leaky`` (default True) drops "Reason for absence" and "Disciplinary
     failure", which give class 0 away. See :func:`preprocess_absenteeism`."""
     return preprocess_absenteeism(
-        raw_frame("absenteeism", source, cache_dir=cache_dir, refresh=refresh),
-        drop_leaky=drop_leaky,
+        raw_frame("absenteeism", source, cache_dir=cache_dir, refresh=refresh), inputs, drop_leaky=drop_leaky
     )
 
 
 def load_autism(
-    source: str = "local", *, cache_dir: os.PathLike | str | None = None,
+    source: str = "local", *, inputs: str = "clean", cache_dir: os.PathLike | str | None = None,
     refresh: bool = False,
 ) -> Dataset:
     """Autism Screening Adult (UCI 426): 704 rows, binary Class/ASD. ``result`` and
     ``age_desc`` dropped; the label is sum(A1..A10) >= 7. See :func:`preprocess_autism`.
     """
-    return preprocess_autism(
-        raw_frame("autism", source, cache_dir=cache_dir, refresh=refresh)
-    )
+    return preprocess_autism(raw_frame("autism", source, cache_dir=cache_dir, refresh=refresh), inputs)
 
 
 def load_adult(
-    source: str = "local", *, cache_dir: os.PathLike | str | None = None,
+    source: str = "local", *, inputs: str = "clean", cache_dir: os.PathLike | str | None = None,
     refresh: bool = False,
 ) -> Dataset:
     """Adult (UCI 2): 48842 rows (official train 32561 / test 16281 via ``test_mask``),
     binary >50K, all 14 attributes (categoricals one-hot). See :func:`preprocess_adult`.
     """
-    return preprocess_adult(raw_frame("adult", source, cache_dir=cache_dir, refresh=refresh))
+    return preprocess_adult(raw_frame("adult", source, cache_dir=cache_dir, refresh=refresh), inputs)

@@ -116,7 +116,10 @@ class ShrinkageField(VectorField):
     """f(y) = −(K1ᵀ σ(K1 y + b1) + b2): one matrix K1 used twice.
 
     Its Jacobian −K1ᵀ diag(σ'(K1 y + b1)) K1 is symmetric negative semi-definite for any
-    monotone σ (Zhang & Wynter, Prop. 2), so forward Euler steps contract.
+    monotone σ (Zhang & Wynter, Prop. 2): real eigenvalues λ <= 0. That alone does not
+    make a forward-Euler step contract: it does so only where h·|λ| <= 2 for every λ,
+    i.e. h·λ_max(K1ᵀ diag(σ') K1) <= 2 (Prop. 1), which fresh Glorot weights of width 13
+    at h = 1 violate in most blocks (``tests/test_analysis.py``).
     """
 
     def build(self, input_shape):

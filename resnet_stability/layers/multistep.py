@@ -19,6 +19,7 @@ The field is :class:`TwoLayerField` (f(y) = K2 σ(K1 y + b1) + b2), the integrat
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from resnet_stability import stability
 from resnet_stability.layers.blocks import OneStepBlock
@@ -179,7 +180,7 @@ class ZeroS(MultistepBlock):
             self.lam_variable = self.add_weight(
                 name="lam",
                 shape=shape,
-                initializer=keras.initializers.Constant(self.lam),
+                initializer=keras.initializers.Constant(np.float64(self.lam)),  # a Python float would round through float32
                 constraint=ClipToZeroStableLambda(),
             )
 

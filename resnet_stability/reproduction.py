@@ -1,0 +1,178 @@
+"""The reproduction of Zhang & Wynter, as data: every experiment, the command that
+regenerates it, and the writer of REPRODUCTION.md.
+
+``python -m resnet_stability.reproduction run [NAME ...]`` runs experiments (all by
+default) into ``reproduction/``; finished cells are skipped, so a run that stops
+resumes. ``python -m resnet_stability.reproduction write`` recomputes the claims
+(:mod:`resnet_stability.claims`) from the committed tables and writes
+``reproduction/claims.csv``, ``reproduction/claims_parts.csv`` and ``REPRODUCTION.md``.
+
+Experiments (the protocol, fixed before the runs; see each preset in
+:mod:`resnet_stability.experiment`):
+
+- ``paper/<dataset>``: the five UCI datasets at the paper's presets with the paper's
+  inputs (raw attributes, width = attribute count, no stem), 3 blocks x 10 h x 10
+  trials (Figs 9-13);
+- ``clean/<dataset>``: the same with our cleaner inputs (one-hot, leaking columns
+  dropped, a linear stem), a labelled second variant;
+- ``abalone-depth100``: the Abalone residual sweep with 100 blocks instead of 50 (claim C7);
+- ``synthetic``: the 2-D synthetic data, 100-block networks, 3 blocks x 10 h x 10 trials
+  (Fig 8);
+- ``propagation``: single networks on the synthetic data watched layer by layer
+  (Figs 2-7), 10 seeds per configuration (:data:`PROPAGATION`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path("reproduction")
+UCI = ("wine", "abalone", "absenteeism", "autism", "adult")
+
+#: experiment name -> arguments of ``python -m resnet_stability.sweep`` (``--out`` is the
+#: experiment's folder under ``reproduction/``).
+SWEEPS: dict[str, list[str]] = {
+    **{f"paper/{d}": ["--dataset", d, "--inputs", "paper"] for d in UCI},
+    "synthetic": ["--dataset", "synthetic"],
+    "abalone-depth100": ["--dataset", "abalone", "--inputs", "paper", "--blocks", "residual", "--depth", "100"],
+    **{f"clean/{d}": ["--dataset", d, "--inputs", "clean"] for d in UCI},
+}
+
+#: The propagation study (Figs 2-7): (name, block, h, depth); 10 seeds each, synthetic
+#: preset otherwise (circles, width 2, 50 epochs, batch 32).
+PROPAGATION = (
+    ("residual h=1, 100 blocks", "residual", 1.0, 100),
+    ("residual h=0.1, 500 blocks", "residual", 0.1, 500),
+    ("shrinkage h=1, 100 blocks", "shrinkage", 1.0, 100),
+    ("shrinkage h=0.1, 100 blocks", "shrinkage", 0.1, 100),
+    ("shrinkage h=0.1, 500 blocks", "shrinkage", 0.1, 500),
+    ("batchnorm h=1, 100 blocks", "batchnorm", 1.0, 100),
+    ("batchnorm h=0.1, 500 blocks", "batchnorm", 0.1, 500),
+)
+PROPAGATION_TRIALS = 10
+
+
+def sweep_command(name: str, root: Path = ROOT) -> list[str]:
+    """The command line (argv) that (re)generates sweep experiment ``name``."""
+    return ["python", "-m", "resnet_stability.sweep", *SWEEPS[name], "--out", str(root / name)]
+
+
+def run_sweep(name: str, root: Path = ROOT) -> int:
+    from resnet_stability import sweep
+
+    print(f"== {name}: {' '.join(sweep_command(name, root))}", flush=True)
+    return sweep.main(SWEEPS[name] + ["--out", str(root / name)])
+
+
+def propagation_table(block: str, h: float, depth: int, name: str, trials: int = PROPAGATION_TRIALS):
+    """Train ``trials`` networks of one configuration on the synthetic preset; return
+    (layer-accuracy rows, the trial-0 network, the test data).
+
+    Rows: one per (trial, layer): the accuracy on the synthetic test set of the trained
+    network's own head applied to that layer's state (:func:`~resnet_stability.analysis.
+    propagation.layer_accuracy`), plus the trial's final test accuracy and divergence.
+    """
+    from resnet_stability.analysis.propagation import layer_accuracy, record_propagation
+    from resnet_stability.engine import train_cell
+    from resnet_stability.experiment import resolve_spec
+    from resnet_stability.runner import load_spec_dataset
+
+    spec = resolve_spec("synthetic", {"blocks": (block,), "h_values": (h,), "trials": trials, "depth": depth})
+    dataset = load_spec_dataset(spec)
+    result = train_cell(dataset, spec, block)
+    rows = []
+    plan = result.plans[0]
+    x_test = ((dataset.X[plan.test_idx] - plan.mean) / plan.scale).astype("float32")
+    y_test = dataset.y[plan.test_idx]
+    for m in range(trials):
+        network = result.member_model(m)
+        accuracy = layer_accuracy(network, record_propagation(network, x_test), y_test)
+        rows += [dict(config=name, block=block, h=h, depth=depth, trial=m, layer=layer, accuracy=float(a),
+                      test_accuracy=float(result.test_accuracy[m]), diverged=bool(result.diverged[m]),
+                      config_hash=spec.cell_hash(block))
+                 for layer, a in enumerate(accuracy)]
+    return pd.DataFrame(rows), result.member_model(0), (x_test, y_test)
+
+
+def run_propagation(root: Path = ROOT) -> None:
+    """Every configuration of :data:`PROPAGATION` into ``root/propagation/``: one CSV per
+    configuration (skipped when present: resumable), the trial-0 propagation grid of each,
+    ``propagation.csv`` (all rows) and ``layer_accuracy.png`` (mean over trials by layer)."""
+    from resnet_stability.analysis.propagation import plot_propagation
+    from resnet_stability.store import atomic_write_text
+
+    folder = root / "propagation"
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for name, block, h, depth in PROPAGATION:
+        stem = f"{block}_h{h:g}_depth{depth}"
+        path = folder / f"{stem}.csv"
+        if not path.exists():
+            print(f"== propagation: {name}", flush=True)
+            frame, network, (x, y) = propagation_table(block, h, depth, name)
+            plot_propagation(network, x, y, folder / f"{stem}.png", title=f"{name} (synthetic circles, seed trial 0)")
+            atomic_write_text(path, frame.to_csv(index=False))
+        frames.append(pd.read_csv(path))
+    table = pd.concat(frames, ignore_index=True)
+    atomic_write_text(folder / "propagation.csv", table.to_csv(index=False))
+    plot_layer_accuracy(table, folder / "layer_accuracy.png")
+
+
+def plot_layer_accuracy(table: pd.DataFrame, path: Path) -> Path:
+    """Mean (band: min-max over trials) accuracy of the head applied at each layer, one
+    line per configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, group in table.groupby("config", sort=False):
+        by_layer = group.groupby("layer")["accuracy"]
+        layers = by_layer.mean().index
+        ax.plot(layers, by_layer.mean(), label=name, lw=1.4)
+        ax.fill_between(layers, by_layer.min(), by_layer.max(), alpha=0.15)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("accuracy of the trained head at that layer")
+    ax.set_title("Layer-by-layer propagation, synthetic circles (mean and range over 10 seeds)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m resnet_stability.reproduction", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run experiments (all by default); finished cells are skipped")
+    run.add_argument("names", nargs="*", help=f"any of: {', '.join([*SWEEPS, 'propagation'])}")
+    run.add_argument("--root", type=Path, default=ROOT)
+    write = sub.add_parser("write", help="recompute the claims and write REPRODUCTION.md")
+    write.add_argument("--root", type=Path, default=ROOT)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        names = args.names or [*SWEEPS, "propagation"]
+        unknown = [n for n in names if n not in SWEEPS and n != "propagation"]
+        if unknown:
+            parser.error(f"unknown experiment(s) {', '.join(unknown)}; allowed: {', '.join([*SWEEPS, 'propagation'])}")
+        for name in names:
+            if name == "propagation":
+                run_propagation(args.root)
+            elif run_sweep(name, args.root) != 0:
+                return 1
+        return 0
+    from resnet_stability.reproduction_report import write_reproduction
+
+    write_reproduction(args.root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Running the cells of a sweep that are not finished yet, resumably and safely.
+
+:func:`run_pending_cells`:
+
+1. lists every (dataset, block) cell as ``[i/n] dataset × block``; a finished, intact
+   cell (:meth:`ResultsStore.cell_problem` is None) is reported skipped; a damaged one
+   gets ONE warning line on stderr naming its file and what is wrong, and is recomputed;
+2. takes each pending cell's lock (:meth:`ResultsStore.cell_lock`) so that two sweeps
+   into one folder never compute the same cell: when another sweep holds it, one line
+   says so and the cell is waited for, then skipped if the other sweep finished it;
+3. in process, prints each cell's header just before it trains (its progress bar
+   follows); with a remote executor (Ray), the cells' headers print as they are
+   submitted and the locks are held until all of them are written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+from resnet_stability.executors import run_cells
+from resnet_stability.runner import run_cell
+
+
+def _label(number: int, total: int, spec, block: str) -> str:
+    return f"[{number}/{total}] {spec.dataset} × {block}"
+
+
+def _header(label: str, spec) -> str:
+    return (f"{label}: {spec.members_per_cell} networks, depth {spec.depth}, width {spec.width}, "
+            f"{spec.epochs} epochs, batch {spec.batch_size}")
+
+
+def _lock(store, spec, block, label):
+    def waiting():
+        print(f"{label}: another sweep is computing this cell ({store.cell_path(spec, block).name}); "
+              "waiting for it", flush=True)
+
+    return store.cell_lock(spec, block, on_wait=waiting)
+
+
+def _write(store, spec, block, output) -> None:
+    path = store.write_cell(spec, block, output.results, {"over_time": output.over_time, "noise": output.noise})
+    print(f"    {spec.dataset} × {block}: {output.seconds:.1f} s "
+          f"({output.seconds / spec.members_per_cell:.3f} s per network, "
+          f"XLA: {output.notes['xla']}) -> {path}", flush=True)
+
+
+def pending_cells(store, specs) -> list[tuple[str, object, str]]:
+    """``(label, spec, block)`` of every cell to compute; prints the skipped ones and
+    warns (stderr, one line each) about damaged ones."""
+    cells = [(spec, block) for spec in specs for block in spec.blocks]
+    pending = []
+    for number, (spec, block) in enumerate(cells, start=1):
+        label = _label(number, len(cells), spec, block)
+        problem = store.cell_problem(spec, block)
+        if problem is None:
+            print(f"{label} — already done, skipped ({store.cell_path(spec, block).name})")
+            continue
+        if problem != "missing":
+            print(f"warning: {store.cell_path(spec, block)}: {problem}; recomputing this cell", file=sys.stderr)
+        pending.append((label, spec, block))
+    return pending
+
+
+def _done_meanwhile(store, spec, block, label) -> bool:
+    if store.has_cell(spec, block):
+        print(f"{label} — finished by another sweep meanwhile, skipped ({store.cell_path(spec, block).name})")
+        return True
+    return False
+
+
+def run_pending_cells(store, specs, executor: str = "inprocess", address: str | None = None, **options) -> None:
+    """Compute and store every unfinished cell of ``specs``; ``options`` go to
+    :func:`~resnet_stability.runner.run_cell` (source, device, jit, progress)."""
+    pending = pending_cells(store, specs)
+    if executor == "inprocess":
+        for label, spec, block in pending:
+            with _lock(store, spec, block, label):
+                if _done_meanwhile(store, spec, block, label):
+                    continue
+                print(_header(label, spec), flush=True)
+                for _, output in run_cells([(spec, block)], run_cell, executor, address, **options):
+                    _write(store, spec, block, output)
+        return
+    with contextlib.ExitStack() as locks:
+        remote = []
+        for label, spec, block in pending:
+            locks.enter_context(_lock(store, spec, block, label))
+            if not _done_meanwhile(store, spec, block, label):
+                print(_header(label, spec) + f" (submitted to {executor})", flush=True)
+                remote.append((spec, block))
+        for (spec, block), output in run_cells(remote, run_cell, executor, address, **options):
+            _write(store, spec, block, output)
