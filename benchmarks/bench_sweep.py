@@ -7,7 +7,10 @@ Adam 1e-3, 80/20 split):
 - plain: ``build_model(...).fit`` once per trial, the way one would without the
   engine (a few trials, timed, then per network).
 
-Prints the ratio plain / engine of seconds per trained network (higher is better).
+Prints the ratio plain / engine of seconds per trained network (higher is better), twice:
+with the engine's cell timed in this process, and with the engine as a user runs it,
+``python -m resnet_stability.sweep --dataset wine --blocks BLOCK`` in a fresh process
+(Python start, imports, data, training, scoring, every output file), wall time / 100.
 Run: ``python benchmarks/bench_sweep.py [--block residual] [--plain-networks 3]``.
 """
 
@@ -15,6 +18,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -32,6 +38,15 @@ def time_engine(dataset, spec, block, xla):
     started = time.perf_counter()
     result = train_cell(dataset, spec, block, xla=xla)
     return (time.perf_counter() - started) / spec.members_per_cell, float(np.mean(result.test_accuracy))
+
+
+def time_sweep_command(block: str) -> float:
+    """Seconds per network of the whole sweep command for one cell, process start included."""
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "resnet_stability.sweep", "--dataset", "wine", "--blocks", block,
+                        "--out", out], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return (time.perf_counter() - started) / 100
 
 
 def time_plain(dataset, spec, block, networks):
@@ -65,7 +80,9 @@ def main():
     print(f"engine: {spec.members_per_cell} networks in one cell, mean test accuracy {engine_acc:.3f}")
     plain_s, plain_acc = time_plain(dataset, spec, args.block, args.plain_networks)
     print(f"plain fit loop: {args.plain_networks} networks, mean test accuracy {plain_acc:.3f}")
-    print(f"ratio of wall time per trained network, plain / engine: {plain_s / engine_s:.1f}x")
+    command_s = time_sweep_command(args.block)
+    print(f"ratio of wall time per trained network, plain / engine: {plain_s / engine_s:.1f}x (engine in this "
+          f"process); {plain_s / command_s:.1f}x (the sweep command in a fresh process, start-up included)")
 
 
 if __name__ == "__main__":

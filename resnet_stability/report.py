@@ -1,5 +1,9 @@
 """``python -m resnet_stability.report RESULTS_DIR``: one self-contained report of a sweep.
 
+Given the reproduction's root instead (``python -m resnet_stability.report reproduction/``),
+it writes one offline page of the whole reproduction, claims table included
+(:func:`resnet_stability.reproduction_report.write_reproduction_html`).
+
 Reads the output folder of ``python -m resnet_stability.sweep`` and writes
 
 - ``report.html``: opens offline (inline ``<style>``, every figure embedded as a
@@ -525,7 +529,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="output folder of a sweep")
+    parser.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="output folder of a sweep, or the reproduction/ folder")
     parser.add_argument("--out", help="HTML file to write (default RESULTS_DIR/report.html); report.md goes beside it")
     return parser
 
@@ -534,6 +538,11 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from resnet_stability.reproduction_report import is_reproduction_root, write_reproduction_html
+
+        if is_reproduction_root(args.results_dir):  # the whole reproduction: one page, claims table included
+            print(f"wrote {write_reproduction_html(args.results_dir, args.out)}")
+            return 0
         html_path, md_path = write_report(args.results_dir, args.out)
     except (OSError, ValueError) as error:
         message = " ".join(str(error).split())  # one line

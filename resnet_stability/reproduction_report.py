@@ -213,3 +213,111 @@ def render(root: Path, summary, parts, clean_summary, clean_parts) -> str:
         if (folder / "accuracy_vs_h.png").exists():
             out += [_figure(folder / "accuracy_vs_h.png", f"{dataset}, clean inputs"), ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- the HTML report
+
+
+def is_reproduction_root(folder: Path) -> bool:
+    """Whether ``folder`` is a reproduction root (``paper/``, ``synthetic/`` or
+    ``propagation/`` inside) rather than the output folder of one sweep."""
+    folder = Path(folder)
+    return not (folder / "results.csv").exists() and any(
+        (folder / sub).is_dir() for sub in ("paper", "synthetic", "propagation"))
+
+
+def write_reproduction_html(root: Path = ROOT, out: Path | None = None) -> Path:
+    """One offline HTML page of the whole reproduction (``root/report.html`` by default):
+    the claims recomputed from ``root`` and the text of REPRODUCTION.md with every figure
+    embedded (``data:`` URIs, no scripts, nothing fetched)."""
+    from resnet_stability.report import STYLE
+    from resnet_stability.store import atomic_write_text
+
+    root = Path(root)
+    summary, parts = claims_tables(root, "paper")
+    clean_summary, clean_parts = claims_tables(root, "clean")
+    text = render(root, summary, parts, clean_summary, clean_parts)
+    body = markdown_to_html(text, base=Path("."))
+    page = "\n".join(["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+                      "<title>resnet_stability: the reproduction of Zhang &amp; Wynter</title>",
+                      f"<style>\n{STYLE}\ntd {{ text-align: left; }}\n</style>", "</head>", "<body>", body,
+                      "</body>", "</html>", ""])
+    path = Path(out) if out is not None else root / "report.html"
+    atomic_write_text(path, page)
+    return path
+
+
+def _inline(text: str, base: Path) -> str:
+    """Inline Markdown of the subset :func:`render` writes: images (embedded), `code`,
+    **bold**, _italic_ / *italic*; everything else escaped."""
+    import base64
+    import html
+    import re
+
+    pieces, last = [], 0
+    for match in re.finditer(r"!\[([^\]]*)\]\(([^)]+)\)", text):
+        pieces.append(_emphasis(html.escape(text[last:match.start()])))
+        path = base / match.group(2)
+        if path.exists():
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            pieces.append(f'<img src="data:image/png;base64,{data}" alt="{html.escape(match.group(1))}">')
+        else:
+            pieces.append(html.escape(f"({match.group(2)} not produced)"))
+        last = match.end()
+    pieces.append(_emphasis(html.escape(text[last:])))
+    return "".join(pieces)
+
+
+def _emphasis(escaped: str) -> str:
+    import re
+
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    escaped = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+    escaped = re.sub(r"(?<![\w*])[_*]([^_*]+)[_*](?![\w*])", r"<em>\1</em>", escaped)
+    return escaped
+
+
+def markdown_to_html(text: str, base: Path) -> str:
+    """HTML of the Markdown subset REPRODUCTION.md uses: ``#`` headings, pipe tables,
+    ``-`` lists, fenced code, paragraphs and HTML comments (dropped); images relative to
+    ``base`` are embedded."""
+    import html
+
+    out, lines, i = [], text.splitlines(), 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.strip() or line.startswith("<!--"):
+            i += 1
+        elif line.startswith("```"):
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("```")), len(lines))
+            out.append("<pre>" + html.escape("\n".join(lines[i + 1:end])) + "</pre>")
+            i = end + 1
+        elif line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{_inline(line[level:].strip(), base)}</h{level}>")
+            i += 1
+        elif line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                rows.append([cell.strip() for cell in lines[i].strip().strip("|").split("|")])
+                i += 1
+            head, body = rows[0], [r for r in rows[1:] if not all(set(c) <= set("-:") for c in r)]
+            out.append("<table><thead><tr>" + "".join(f"<th>{_inline(c, base)}</th>" for c in head) + "</tr></thead><tbody>"
+                       + "".join("<tr>" + "".join(f"<td>{_inline(c, base)}</td>" for c in r) + "</tr>" for r in body)
+                       + "</tbody></table>")
+        elif line.startswith("- "):
+            items = []
+            while i < len(lines) and (lines[i].startswith("- ") or lines[i].startswith("  ")):
+                if lines[i].startswith("- "):
+                    items.append(lines[i][2:])
+                else:
+                    items[-1] += " " + lines[i].strip()
+                i += 1
+            out.append("<ul>" + "".join(f"<li>{_inline(item, base)}</li>" for item in items) + "</ul>")
+        else:
+            paragraph = []
+            while i < len(lines) and lines[i].strip() and not lines[i].startswith(("#", "|", "```", "- ", "<!--")):
+                paragraph.append(lines[i])
+                i += 1
+            out.append(f"<p>{_inline(' '.join(paragraph), base)}</p>")
+    return "\n".join(out)

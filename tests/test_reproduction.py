@@ -1,0 +1,124 @@
+"""The committed reproduction (``reproduction/``, ``REPRODUCTION.md``) and its writer.
+
+- the claims table in REPRODUCTION.md is recomputed from the committed CSVs and must be
+  identical, so the page cannot drift from the data;
+- every committed results table carries the configuration hash of today's presets and
+  of the experiment's command (``resnet_stability.reproduction.SWEEPS``), so the
+  reproduction cannot silently go stale when a preset or the engine's configuration
+  changes;
+- the writer on a small hand-made reproduction folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from resnet_stability import reproduction
+from resnet_stability.reproduction_report import (
+    TABLE_END,
+    TABLE_START,
+    claims_markdown,
+    claims_tables,
+    write_reproduction,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+ROOT = REPO / "reproduction"
+COMMITTED = sorted(name for name in reproduction.SWEEPS if (ROOT / name / "results.csv").exists())
+
+
+def resolved_specs(name: str):
+    """The specs the sweep command of experiment ``name`` resolves to today."""
+    from resnet_stability.sweep import build_parser, resolve_specs
+
+    args = build_parser().parse_args(reproduction.SWEEPS[name] + ["--out", "unused"])
+    return resolve_specs(args)
+
+
+def test_the_reproduction_has_been_run_and_committed():
+    assert (REPO / "REPRODUCTION.md").exists()
+    assert "paper/wine" in COMMITTED, "the committed reproduction should hold at least the Wine sweep"
+
+
+@pytest.mark.parametrize("name", COMMITTED)
+def test_committed_results_carry_todays_configuration_hash(name):
+    table = pd.read_csv(ROOT / name / "results.csv")
+    (spec,) = resolved_specs(name)
+    assert set(table["block"]) == set(spec.blocks), f"{name}: not every block of the experiment has finished"
+    for block, rows in table.groupby("block"):
+        assert set(rows["config_hash"]) == {spec.cell_hash(block)}, (
+            f"{name} × {block}: the committed cells were computed with another configuration; rerun "
+            f"{' '.join(reproduction.sweep_command(name))}"
+        )
+        assert len(rows) == spec.members_per_cell
+
+
+def test_reproduction_md_claims_table_is_recomputed_from_the_committed_tables():
+    text = (REPO / "REPRODUCTION.md").read_text(encoding="utf-8")
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    summary, _ = claims_tables(ROOT, "paper")
+    assert text[start:end].strip() == claims_markdown(summary).strip()
+
+
+def fake_results(dataset: str, blocks=("residual", "batchnorm", "shrinkage"), trials: int = 10) -> pd.DataFrame:
+    """A results table with a clear pattern: the residual block loses accuracy and
+    steadiness as h grows; batch norm and shrinkage do not."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for block in blocks:
+        for h in np.round(np.arange(1, 11) * 0.1, 10):
+            for trial in range(trials):
+                drop, spread = (0.4 * h, 0.2 * h) if block == "residual" else (0.0, 0.01)
+                rows.append(dict(dataset=dataset, block=block, h=h, trial=trial, depth=50, diverged=False,
+                                 test_accuracy=float(np.clip(0.95 - drop + spread * rng.standard_normal(), 0, 1)),
+                                 train_accuracy=1.0))
+    return pd.DataFrame(rows)
+
+
+def test_writer_on_a_hand_made_reproduction(tmp_path):
+    root = tmp_path / "reproduction"
+    for dataset in ("wine", "adult"):
+        (root / "paper" / dataset).mkdir(parents=True)
+        fake_results(dataset).to_csv(root / "paper" / dataset / "results.csv", index=False)
+    document = write_reproduction(root, tmp_path / "REPRODUCTION.md")
+    text = document.read_text(encoding="utf-8")
+    summary = pd.read_csv(root / "claims.csv")
+    parts = pd.read_csv(root / "claims_parts.csv")
+    assert set(summary["claim"]) == {"C1", "C2", "C3", "C4", "C5", "C6"}
+    c1 = summary[(summary["claim"] == "C1") & (summary["dataset"] == "(overall)")]
+    assert c1["verdict"].item() == "holds"  # residual loses 32-40 points with 16-20x the spread
+    assert set(parts["dataset"]) == {"wine", "adult"}
+    assert TABLE_START in text and TABLE_END in text and "| C1 |" in text
+    assert "_Not run yet._" in text  # abalone, absenteeism, autism
+    assert "Bitcoin" in text and "not reproducible" in text
+
+
+def test_report_of_the_reproduction_root_is_one_offline_page_with_the_claims(tmp_path, monkeypatch):
+    import base64
+
+    from resnet_stability import report
+
+    root = tmp_path / "reproduction"
+    (root / "paper" / "wine").mkdir(parents=True)
+    fake_results("wine").to_csv(root / "paper" / "wine" / "results.csv", index=False)
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    (root / "paper" / "wine" / "accuracy_vs_h.png").write_bytes(png)
+    monkeypatch.chdir(tmp_path)
+    assert report.main(["reproduction"]) == 0
+    page = (root / "report.html").read_text(encoding="utf-8")
+    assert "<table>" in page and "<td>C1</td>" in page and "holds" in page
+    assert f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}" in page  # the figure, embedded
+    assert "<script" not in page and 'src="http' not in page and "<link" not in page  # nothing fetched
+    assert "| C1 |" not in page  # the Markdown table was rendered, not copied
+
+
+def test_markdown_subset_renders_headings_lists_code_and_emphasis():
+    from resnet_stability.reproduction_report import markdown_to_html
+
+    page = markdown_to_html("# Title\n\n- one `x`\n- **two**\n  continued\n\n```\na < b\n```\n\n_note_ text", Path("."))
+    assert page == ("<h1>Title</h1>\n<ul><li>one <code>x</code></li><li><strong>two</strong> continued</li></ul>\n"
+                    "<pre>a &lt; b</pre>\n<p><em>note</em> text</p>")
