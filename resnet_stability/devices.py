@@ -57,6 +57,21 @@ def configure_cpu_threads(cores: int | None = None) -> bool:
     return True
 
 
+def skip_graph_rewrites() -> None:
+    """Turn off Grappler, TensorFlow's graph rewriting, for every function traced from now on.
+
+    On a CPU its passes cost more than they give for the engine's step, a graph of a
+    few thousand small operations: measured on 2 cores (Absenteeism, 100 blocks, one
+    cell of 100 members), the batch-norm cell's set-up went from 70 to 47 s and its step
+    from 76 to 69 ms, the residual cell's set-up from 23 to 18 s at the same step time.
+    The rewrites preserve the mathematics but not the rounding: results computed with
+    and without them differ in the last bits (then more, as training amplifies them).
+    """
+    import tensorflow as tf
+
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+
+
 def select_device(choice: str = "auto") -> DeviceInfo:
     """Pick the training device. Call before TensorFlow touches a GPU.
 
@@ -65,7 +80,8 @@ def select_device(choice: str = "auto") -> DeviceInfo:
     - ``auto``: the first GPU if TensorFlow sees one, else the CPU.
 
     On the CPU it also runs each operation on one thread, several at once
-    (:func:`configure_cpu_threads`), if TensorFlow has not started yet.
+    (:func:`configure_cpu_threads`), if TensorFlow has not started yet, and turns off
+    graph rewriting (:func:`skip_graph_rewrites`).
     """
     if choice not in DEVICE_CHOICES:
         raise ValueError(f"unknown device {choice!r}; allowed: {', '.join(DEVICE_CHOICES)}")
@@ -86,4 +102,5 @@ def select_device(choice: str = "auto") -> DeviceInfo:
         return DeviceInfo("gpu", "/GPU:0", f"GPU:0 {details.get('device_name', 'unknown GPU')}")
     cores = os.cpu_count() or 1
     configure_cpu_threads(cores)
+    skip_graph_rewrites()
     return DeviceInfo("cpu", "/CPU:0", f"CPU:0 {platform.machine()} ({cores} cores)")

@@ -77,13 +77,15 @@ def propagation_table(block: str, h: float, depth: int, name: str, trials: int =
     propagation.layer_accuracy`), plus the trial's final test accuracy and divergence.
     """
     from resnet_stability.analysis.propagation import layer_accuracy, record_propagation
-    from resnet_stability.engine import train_cell
+    from resnet_stability.devices import select_device
+    from resnet_stability.engine import train_cell, xla_mode
     from resnet_stability.experiment import resolve_spec
     from resnet_stability.runner import load_spec_dataset
 
+    info = select_device("auto")  # as the sweep does: its device, threads and graph settings
     spec = resolve_spec("synthetic", {"blocks": (block,), "h_values": (h,), "trials": trials, "depth": depth})
     dataset = load_spec_dataset(spec)
-    result = train_cell(dataset, spec, block)
+    result = train_cell(dataset, spec, block, device=info.tf_name, xla=xla_mode("auto", info.kind))
     rows = []
     plan = result.plans[0]
     x_test = ((dataset.X[plan.test_idx] - plan.mean) / plan.scale).astype("float32")
