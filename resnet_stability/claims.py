@@ -303,7 +303,8 @@ def claim_c6(table: pd.DataFrame) -> list[Verdict]:
 def claim_c7(table: pd.DataFrame, deeper: pd.DataFrame) -> list[Verdict]:
     """C7 (Abalone): a deeper residual network (``deeper``: the same presets, more blocks)
     is more accurate at small h (h = 0.1, 0.2, 0.3)."""
-    depth, deep_depth = int(table["depth"].iloc[0]), int(deeper["depth"].iloc[0])
+    abalone = table[table["dataset"] == "abalone"]
+    depth, deep_depth = int(abalone["depth"].iloc[0]), int(deeper["depth"].iloc[0])
     return [
         mean_difference("C7", "abalone", f"residual depth {deep_depth} - depth {depth}, h={h:g}",
                         accuracies(deeper, "abalone", "residual", h), accuracies(table, "abalone", "residual", h),

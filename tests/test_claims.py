@@ -154,6 +154,8 @@ def test_c5_sensitivity_is_the_per_trial_range_over_h():
 
 def test_c7_deeper_abalone_and_synthetic_claims():
     base = table({("abalone", "residual", h): 0.60 + WOBBLE for h in (0.1, 0.2, 0.3)})
+    # the UCI table holds every dataset; Wine's depth (20) comes first and must not be read
+    base = pd.concat([table({("wine", "residual", 0.1): 0.9 + WOBBLE}).assign(depth=20), base], ignore_index=True)
     deeper = table({("abalone", "residual", h): 0.63 + WOBBLE for h in (0.1, 0.2, 0.3)}).assign(depth=100)
     parts = claims.claim_c7(base, deeper)
     assert [p.verdict for p in parts] == [HOLDS] * 3
