@@ -19,9 +19,10 @@ weight, one per block (per member with ``members``), trained with the others:
 so h stays in [h_max·σ(−20), h_max] ⊂ (0, h_max] whatever the updates do to θ (the
 clip only matters past |θ| = 20, where σ' < 3e-9 already: without it, θ = −1e5 after
 a huge step would give h = 0 exactly in floating point). θ starts at logit(h / h_max),
-so the block starts at exactly the given h; h = h_max itself (θ = +∞) starts at
-θ = logit(1 − ``H_START_MARGIN``), i.e. h = 0.999·h_max, where σ' = 1e-3 still lets θ
-train (at |θ| >= 17, σ' rounds to 0 in float32 and h would be frozen at h_max).
+so the block starts at the given h (to σ's rounding: 1 ulp in float32); h = h_max
+itself (θ = +∞) starts at θ = logit(1 − ``H_START_MARGIN``), i.e. h = 0.999·h_max,
+where σ' = 1e-3 still lets θ train, slowly (at |θ| >= 17, σ' rounds to 0 in float32
+and h would be frozen at h_max); a larger h_max lets such an h move freely.
 θ is a plain trainable variable named ``h_logit``, shape () or (M,), with no constraint.
 """
 
