@@ -406,8 +406,9 @@ def evaluate_accuracy(predict, gather, rows: np.ndarray, perturb=None) -> np.nda
 
 
 def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: str) -> pd.DataFrame:
-    """The tidy table rows of one cell: one row per member. ``learned_h`` is the JSON
-    list of the member's trained h per block (``spec.learn_h``), else NaN."""
+    """The tidy table rows of one cell: one row per member. With learned step sizes
+    (``spec.learn_h``) a ``learned_h`` column holds the JSON list of the member's trained
+    h per block; without, there is no such column (tables of fixed-h sweeps unchanged)."""
     rows = []
     members = len(result.plans)
     learned = result.learned_steps()
@@ -446,9 +447,10 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
                 max_rows=spec.max_rows,
                 experiment_seed=spec.seed,
                 config_hash=spec.cell_hash(block),
-                learned_h=float("nan") if learned is None else json.dumps(learned[m].tolist()),
             )
         )
+        if learned is not None:
+            rows[-1]["learned_h"] = json.dumps(learned[m].tolist())
     return pd.DataFrame(rows)
 
 
