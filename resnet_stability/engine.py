@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import time
 from collections.abc import Callable
 
@@ -176,6 +177,8 @@ def build_members_shards(
         depth=spec.depth,
         width=spec.width,
         activation=spec.activation,
+        learn_h=spec.learn_h,
+        h_max=spec.h_max,
     )
     models = [
         build_model(**build_args, h=[p.h for p in part], members=len(part), seed=[p.seed for p in part])
@@ -256,6 +259,18 @@ class CellResult:
         for target, source in zip(standalone.variables, shard.variables):
             target.assign(source.numpy()[index])
         return standalone
+
+    def learned_steps(self) -> np.ndarray | None:
+        """(M, depth): each member's h in each block (block_0, block_1, ...) as the models
+        hold them (after ``train_cell``: the trained values, a diverged member's last
+        finite ones), or None where the blocks do not learn h."""
+        per_shard = []
+        for shard in self.shards:
+            blocks = [layer for layer in shard.layers if getattr(layer, "learn_h", False)]
+            if not blocks:
+                return None
+            per_shard.append(np.stack([block.step_size for block in blocks], axis=1))
+        return np.concatenate(per_shard)
 
     @functools.cached_property
     def model(self) -> keras.Model:
@@ -391,9 +406,12 @@ def evaluate_accuracy(predict, gather, rows: np.ndarray, perturb=None) -> np.nda
 
 
 def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: str) -> pd.DataFrame:
-    """The tidy table rows of one cell: one row per member."""
+    """The tidy table rows of one cell: one row per member. With learned step sizes
+    (``spec.learn_h``) a ``learned_h`` column holds the JSON list of the member's trained
+    h per block; without, there is no such column (tables of fixed-h sweeps unchanged)."""
     rows = []
     members = len(result.plans)
+    learned = result.learned_steps()
     last_finite = result.test_accuracy if result.test_accuracy_last_finite is None else result.test_accuracy_last_finite
     majority = result.test_majority_rate if result.test_majority_rate is not None else [float("nan")] * members
     for m, plan in enumerate(result.plans):
@@ -431,6 +449,8 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
                 config_hash=spec.cell_hash(block),
             )
         )
+        if learned is not None:
+            rows[-1]["learned_h"] = json.dumps(learned[m].tolist())
     return pd.DataFrame(rows)
 
 

@@ -119,6 +119,8 @@ class ExperimentSpec:
     inputs: str | None = None  # UCI datasets: "paper" (default) or "clean" (data.uci); None for the others
     stream: bool = False  # bitcoin: train by streaming the file (resnet_stability.streaming)
     chunk_rows: int = 1_000_000  # rows per chunk when streaming
+    learn_h: bool = False  # train each block's h too, starting from the grid's h (layers.blocks)
+    h_max: float = 1.0  # with learn_h: the learned h stays in (0, h_max]; every grid h <= h_max
 
     def __post_init__(self):
         object.__setattr__(self, "blocks", tuple(self.blocks))
@@ -131,6 +133,8 @@ class ExperimentSpec:
             object.__setattr__(self, "inputs", "paper")
         if self.dataset in FIXED_SPLIT_DATASETS:
             object.__setattr__(self, "test_size", None)
+        if isinstance(self.h_max, int) and not isinstance(self.h_max, bool):  # 2 and 2.0: one hash
+            object.__setattr__(self, "h_max", float(self.h_max))
         self.validate()
 
     def validate(self) -> None:
@@ -189,6 +193,7 @@ class ExperimentSpec:
             )
         if isinstance(self.chunk_rows, bool) or not isinstance(self.chunk_rows, int) or self.chunk_rows < 1:
             raise ValueError(f"chunk_rows must be an integer >= 1, got {self.chunk_rows!r}")
+        self.validate_learn_h()
         if self.dataset in UCI_DATASETS and self.inputs not in INPUTS:
             raise ValueError(f"inputs must be one of {', '.join(INPUTS)} for {self.dataset}, got {self.inputs!r}")
         if self.dataset not in UCI_DATASETS and self.inputs is not None:
@@ -196,6 +201,19 @@ class ExperimentSpec:
                 f"inputs (--inputs) applies to the UCI datasets ({', '.join(UCI_DATASETS)}) only, "
                 f"not {self.dataset!r}"
             )
+
+    def validate_learn_h(self) -> None:
+        """learn_h a bool, h_max a finite number > 0; with learn_h, every grid h <= h_max
+        and every block one that can learn its h (the one-step blocks)."""
+        from resnet_stability.layers import BLOCKS
+        from resnet_stability.layers.members import validate_h_max
+
+        if not isinstance(self.learn_h, bool):
+            raise ValueError(f"learn_h must be True or False, got {self.learn_h!r}")
+        validate_h_max(self.h_max, self.h_values if self.learn_h else ())
+        if self.learn_h:
+            for block in self.blocks:
+                BLOCKS[block].check_learn_h(True)
 
     @property
     def members_per_cell(self) -> int:
@@ -216,6 +234,9 @@ class ExperimentSpec:
             config.pop("inputs")
         if self.test_size is None:  # fixed-split datasets: no test fraction to record
             config.pop("test_size")
+        if not self.learn_h:  # fixed steps: h_max means nothing, and earlier cells keep their hashes
+            config.pop("learn_h")
+            config.pop("h_max")
         return config
 
     def cell_hash(self, block: str) -> str:

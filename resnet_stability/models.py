@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from resnet_stability.layers import MembersDense, StepResidual, get_block
+from resnet_stability.layers.blocks import DEFAULT_H_MAX
 from resnet_stability.layers.members import MembersLayout, member_seeds, validate_members
 from resnet_stability.seeding import derive_seed
 
@@ -36,6 +37,8 @@ def build_model(
     activation="relu",
     name: str | None = None,
     step_sizes=None,
+    learn_h: bool = False,
+    h_max: float = DEFAULT_H_MAX,
     **block_kwargs,
 ) -> keras.Model:
     """Build stem -> ``depth`` blocks of type ``block`` -> softmax head.
@@ -62,6 +65,10 @@ def build_model(
     y_n, y_{n−1}, …: the builder keeps it and starts the network with d − 1 forward-Euler
     residual starter blocks (``StepResidual``, same h, named ``block_0`` …), as ZeroSNet
     does; block i then receives ``[y_i, y_{i−1}, …]``.
+    Learned step sizes: ``learn_h=True`` makes every block's h (per member) a trainable
+    weight h = h_max·σ(θ) in (0, ``h_max``], starting at the given h
+    (:mod:`resnet_stability.layers.blocks`); one-step blocks only (a multistep block
+    raises ValueError).
     Extra keyword arguments go to every block (e.g. ``kernel_initializer``, ``lam``).
     """
     input_dim = _positive_int("input_dim", input_dim)
@@ -70,6 +77,7 @@ def build_model(
     width = input_dim if width is None else _positive_int("width", width)
     members = validate_members(members)
     block_class = get_block(block)
+    learn_h = block_class.check_learn_h(learn_h)
     seeds = member_seeds(seed, members)
     if step_sizes is None:
         step_sizes = [h] * depth
@@ -92,6 +100,8 @@ def build_model(
             members=members,
             seed=layer_seeds(seeds, ("block", index), members),
             name=f"block_{index}",
+            learn_h=learn_h,
+            h_max=h_max,
         )
         if len(history) < steps:  # not enough history yet: a forward-Euler starter block
             starter_kwargs = {k: v for k, v in block_kwargs.items() if k in STARTER_KWARGS}

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-from resnet_stability.results import aggregate
+from resnet_stability.results import aggregate, learned_h_table
 from resnet_stability.store import atomic_path
 
 
@@ -78,6 +79,22 @@ def _save(fig, path_stem) -> list[Path]:
     return written
 
 
+def _panels_per_block(table):
+    """A row of panels, one per (dataset, block) of ``table`` in order of appearance:
+    ``(fig, [(ax, dataset, block, rows, colours), ...])`` with ``rows`` that panel's rows
+    and ``colours[h]`` one viridis scale over every h of the table."""
+    keys = list(dict.fromkeys(zip(table["dataset"], table["block"])))
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.8), squeeze=False)
+    h_values = sorted(table["h"].unique())
+    cmap = plt.get_cmap("viridis")
+    colours = {h: cmap(i / max(1, len(h_values) - 1)) for i, h in enumerate(h_values)}
+    panels = [
+        (ax, dataset, block, table[(table["dataset"] == dataset) & (table["block"] == block)], colours)
+        for ax, (dataset, block) in zip(axes[0], keys)
+    ]
+    return fig, panels
+
+
 def plot_noise_robustness(noise_table, path_stem, title_note: str = "", panel_notes: dict | None = None) -> list[Path]:
     """Test accuracy against noise level, mean ± std over h and trials, one line per block,
     one panel per noise kind (per dataset, stacked). Writes ``<stem>.png`` and ``.pdf``.
@@ -108,17 +125,12 @@ def plot_accuracy_over_time(
     (dataset, block), one line per h (as the paper's Fig. 15). ``windows_note`` (the
     time windows) goes in the figure title; ``panel_notes[dataset]`` in its panels' titles."""
     panel_notes = panel_notes or {}
-    panels = list(dict.fromkeys(zip(time_table["dataset"], time_table["block"])))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
-    cmap = plt.get_cmap("viridis")
-    h_values = sorted(time_table["h"].unique())
-    for ax, (dataset, block) in zip(axes[0], panels):
-        rows = time_table[(time_table["dataset"] == dataset) & (time_table["block"] == block)]
+    fig, panels = _panels_per_block(time_table)
+    for ax, dataset, block, rows, colours in panels:
         for h, per_h in rows.groupby("h"):
             stats = per_h.groupby("window")["accuracy"].agg(["mean", "std"]).reset_index()
-            colour = cmap(h_values.index(h) / max(1, len(h_values) - 1))
             ax.errorbar(stats["window"], stats["mean"], yerr=stats["std"].fillna(0.0), marker=".", capsize=2,
-                        color=colour, label=f"h={h:g}")
+                        color=colours[h], label=f"h={h:g}")
         _label(ax, f"{dataset} × {block}{title_note}{panel_notes.get(dataset, '')}", "test window (later →)",
                "accuracy", legend_columns=2)
     if windows_note:
@@ -127,4 +139,28 @@ def plot_accuracy_over_time(
         fig.tight_layout(rect=(0, 0, 1, 1 - 0.045 * len(lines)))
     else:
         fig.tight_layout()
+    return _save(fig, path_stem)
+
+
+def plot_learned_h(table, path_stem, title_note: str = "", panel_notes: dict | None = None) -> list[Path]:
+    """Learned step sizes (sweeps with ``--learn-h``): each block's trained h against its
+    index (depth), mean over trials, one line per initial h (colour) in one panel per
+    (dataset, block type); a dotted line at each initial h shows where training started.
+    Reads the ``learned_h`` column of a results table (:func:`~resnet_stability.results.learned_h_table`).
+    Writes ``<stem>.png`` and ``.pdf``."""
+    panel_notes = panel_notes or {}
+    long = learned_h_table(table)
+    if long.empty:
+        raise ValueError("no learned step sizes in the table: the sweep ran without --learn-h")
+    fig, panels = _panels_per_block(long)
+    for ax, dataset, block, rows, colours in panels:
+        for h, per_h in rows.groupby("h"):
+            mean = per_h.groupby("block_index")["learned_h"].mean()
+            ax.plot(mean.index, mean.values, marker=".", color=colours[h], label=f"h₀={h:g}")
+            ax.axhline(h, color=colours[h], ls=":", lw=0.8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        trials = int(rows.groupby(["h", "block_index"])["trial"].nunique().max())
+        _label(ax, f"{dataset} × {block} (mean over {trials} trial{'s' if trials > 1 else ''}){title_note}"
+               f"{panel_notes.get(dataset, '')}", "block index (depth)", "learned h", legend_columns=2)
+    fig.tight_layout()
     return _save(fig, path_stem)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 GROUP = ["dataset", "block", "h"]
@@ -53,3 +55,19 @@ def format_mean_std(mean, std, count=None, unit: str = "trial") -> str:
 
 def _pm(row) -> str:
     return format_mean_std(row["mean"], row["std"], row["trials"])
+
+
+def learned_h_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The learned step sizes of a results table (rows whose ``learned_h`` holds a JSON
+    list, sweeps with ``--learn-h``) in long form: one row per member and block, columns
+    dataset, block, h (the initial h), trial, block_index (0 = first block) and
+    learned_h. Empty when no row learned its h."""
+    columns = ["dataset", "block", "h", "trial", "block_index", "learned_h"]
+    if "learned_h" not in table.columns:
+        return pd.DataFrame(columns=columns)
+    rows = [
+        dict(dataset=row.dataset, block=row.block, h=row.h, trial=row.trial, block_index=index, learned_h=value)
+        for row in table[table["learned_h"].notna()].itertuples(index=False)
+        for index, value in enumerate(json.loads(row.learned_h))
+    ]
+    return pd.DataFrame(rows, columns=columns)

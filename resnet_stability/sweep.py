@@ -5,8 +5,9 @@ members model (:mod:`resnet_stability.engine`). Finished cells are saved as they
 finish; rerunning the same command resumes (:mod:`resnet_stability.schedule`). Outputs
 in ``--out`` (default ``results/<dataset>``, ``results/<dataset>-quick`` with
 ``--quick``): ``results.csv`` (one row per dataset × block × h × trial),
-``accuracy_vs_h.png``/``.pdf``, ``summary.txt``, ``spec.json``. Bad inputs end with one
-line on stderr and exit code 2 (:mod:`resnet_stability.checks`).
+``accuracy_vs_h.png``/``.pdf``, ``summary.txt``, ``spec.json``; with ``--learn-h``
+also ``learned_h.csv`` and ``learned_h.png``/``.pdf`` (each block's trained h). Bad
+inputs end with one line on stderr and exit code 2 (:mod:`resnet_stability.checks`).
 """
 
 from __future__ import annotations
@@ -161,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
         "batch order")
     add("--chunk-rows", type=_bounded(int, "--chunk-rows", 1),
         help="with --stream: rows per chunk read from the file (default 1000000; also the default shuffle buffer)")
+    add("--learn-h", action="store_true",
+        help="learn each block's step size with the other weights, h = h_max·sigmoid(θ), starting at the grid's "
+        "h (one-step blocks only); writes learned_h.png and each member's learned h per block")
+    add("--h-max", type=_bounded(float, "--h-max", 0.0, float("inf")),
+        help="with --learn-h: the largest h a block can learn (default 1.0); every --h value must be <= it")
     add("--executor", choices=EXECUTORS, default="inprocess", help="where cells run (default: inprocess; ray: one task per cell)")
     add("--address", help="Ray cluster address for --executor ray (default: start or join a local one)")
     add("--show-config", action="store_true", help="print the resolved configuration and exit")
@@ -170,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 OVERRIDES = (
     "blocks", "h_values", "trials", "depth", "width", "epochs", "batch_size", "lr", "optimizer", "test_size", "seed",
     "train_span", "test_span", "noise_levels", "noise_kinds", "data_path", "stream", "chunk_rows", "inputs",
+    "learn_h", "h_max",
 )
 SIMULATED_ROWS = {False: 20_000, True: 2_000}  # rows of the simulated Bitcoin file (full, --quick)
 
@@ -181,6 +188,8 @@ def resolve_specs(args) -> list:
     overrides = {name: getattr(args, name) for name in OVERRIDES}
     if args.chunk_rows is not None and not args.stream:
         raise ValueError("--chunk-rows only applies with --stream")
+    if args.h_max is not None and not args.learn_h:
+        raise ValueError("--h-max only applies with --learn-h")
     for name in names:
         needs_file = name in NEEDS_USER_DATA and not (name == "bitcoinheist" and args.source == "uci")
         if needs_file and args.data_path is None:
@@ -270,8 +279,13 @@ def run(args) -> int:
     tf.get_logger().setLevel("ERROR")  # one new train step per cell is expected, not a retracing problem
 
     from resnet_stability.data.bitcoin import is_synthetic
-    from resnet_stability.plots import plot_accuracy_over_time, plot_accuracy_vs_h, plot_noise_robustness
-    from resnet_stability.results import aggregate, summary_lines
+    from resnet_stability.plots import (
+        plot_accuracy_over_time,
+        plot_accuracy_vs_h,
+        plot_learned_h,
+        plot_noise_robustness,
+    )
+    from resnet_stability.results import aggregate, learned_h_table, summary_lines
     from resnet_stability.schedule import run_pending_cells
     from resnet_stability.store import ResultsStore, atomic_write_text
 
@@ -321,6 +335,11 @@ def run(args) -> int:
         atomic_write_text(out / "noise_robustness.csv", noise.to_csv(index=False))
         written += [out / "noise_robustness.csv"]
         written += plot_noise_robustness(noise, out / "noise_robustness", title_note=note, panel_notes=panel_notes)
+    learned = learned_h_table(table)
+    if len(learned):
+        atomic_write_text(out / "learned_h.csv", learned.to_csv(index=False))
+        written += [out / "learned_h.csv"]
+        written += plot_learned_h(table, out / "learned_h", title_note=note, panel_notes=panel_notes)
     lines = summary_lines(table)
     atomic_write_text(out / "summary.txt", "\n".join(lines) + "\n")
     written.append(out / "summary.txt")

@@ -10,23 +10,64 @@
 Multistep blocks (lm, zeros, multistep) are in ``multistep.py``.
 
 h = 1 with the residual block is a plain ResNet block.
+
+**Learned step sizes** (``learn_h=True``, one-step blocks only). h becomes a trainable
+weight, one per block (per member with ``members``), trained with the others:
+
+    h = h_max · σ(clip(θ, −L, L)),   σ(t) = 1 / (1 + e^{−t}),   L = ``H_LOGIT_LIMIT`` = 20,
+
+so h stays in [h_max·σ(−20), h_max] ⊂ (0, h_max] whatever the updates do to θ (the
+clip only matters past |θ| = 20, where σ' < 3e-9 already: without it, θ = −1e5 after
+a huge step would give h = 0 exactly in floating point). θ starts at logit(h / h_max),
+so the block starts at the given h (to σ's rounding: 1 ulp in float32); h = h_max
+itself (θ = +∞) starts at θ = logit(1 − ``H_START_MARGIN``), i.e. h = 0.999·h_max,
+where σ' = 1e-3 still lets θ train, slowly (at |θ| >= 17, σ' rounds to 0 in float32
+and h would be frozen at h_max); a larger h_max lets such an h move freely.
+θ is a plain trainable variable named ``h_logit``, shape () or (M,), with no constraint.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
+from keras import ops
 
 from resnet_stability.layers.fields import BatchNormField, ShrinkageField, TwoLayerField
 from resnet_stability.layers.integrators import forward_euler, runge_kutta4
 from resnet_stability.layers.members import (
     as_member_column,
     check_input_shape,
+    member_scalars,
     member_seeds,
     normalize_seed,
+    validate_h_max,
     validate_members,
     validate_step_size,
 )
-from resnet_stability.layers.registry import register_block
+from resnet_stability.layers.registry import BLOCKS, register_block
+
+#: L: a learned step size is h_max·σ(clip(θ, −L, L)) (module docstring).
+H_LOGIT_LIMIT = 20.0
+#: h = h_max starts at h_max·(1 − margin) (θ = +∞ cannot be stored, nor trained from).
+H_START_MARGIN = 1e-3
+#: h_max when none is given: the paper's largest h.
+DEFAULT_H_MAX = 1.0
+
+
+def _sigmoid(t):
+    return 1.0 / (1.0 + np.exp(-t))
+
+
+def initial_h_logit(h, h_max: float) -> np.ndarray:
+    """θ₀ = logit(r) = log(r / (1 − r)), r = h / h_max clipped to
+    [σ(−L), 1 − H_START_MARGIN]: float64, shape () or (M,)."""
+    ratio = np.clip(np.asarray(h, dtype=np.float64) / h_max, _sigmoid(-H_LOGIT_LIMIT), 1.0 - H_START_MARGIN)
+    return np.log(ratio) - np.log1p(-ratio)
+
+
+def learned_step_size(theta, h_max: float):
+    """h = h_max · σ(clip(θ, −L, L)) (keras.ops; θ a tensor or variable)."""
+    return h_max * ops.sigmoid(ops.clip(theta, -H_LOGIT_LIMIT, H_LOGIT_LIMIT))
 
 
 class OneStepBlock(keras.layers.Layer):
@@ -42,12 +83,29 @@ class OneStepBlock(keras.layers.Layer):
         seed: None, an int, or (with members) one int per member. Member m's weights
             equal those of a standalone layer built with member m's seed.
         kernel_initializer, bias_initializer: Keras initialisers, applied per member.
+        learn_h: train h with the other weights, h = h_max·σ(θ) (module docstring);
+            False (default) keeps h the fixed number given.
+        h_max: the bound of a learned h, a finite float > 0 with h <= h_max (default
+            1.0); read only with ``learn_h``.
 
-    Width comes from the input; the block preserves shape.
+    Width comes from the input; the block preserves shape. ``step_size`` is the current h.
     """
 
     field_class: type = TwoLayerField
     integrator = staticmethod(forward_euler)
+    #: Whether ``learn_h=True`` is allowed (the multistep blocks say False).
+    learns_h = True
+
+    @classmethod
+    def check_learn_h(cls, learn_h) -> bool:
+        """``learn_h`` as a bool; ValueError if this block cannot learn its h."""
+        if not isinstance(learn_h, (bool, np.bool_)):
+            raise ValueError(f"learn_h must be True or False, got {learn_h!r}")
+        if learn_h and not cls.learns_h:
+            allowed = ", ".join(name for name, block in sorted(BLOCKS.items()) if block.learns_h)
+            name = getattr(cls, "block_name", cls.__name__)
+            raise ValueError(f"block {name!r} cannot learn h (learn_h=True); allowed: {allowed}")
+        return bool(learn_h)
 
     @classmethod
     def history_length(cls, **block_kwargs) -> int:
@@ -62,11 +120,15 @@ class OneStepBlock(keras.layers.Layer):
         seed=None,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        learn_h=False,
+        h_max=DEFAULT_H_MAX,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.members = validate_members(members)
         self.h = validate_step_size(h, self.members)
+        self.learn_h = self.check_learn_h(learn_h)
+        self.h_max = validate_h_max(h_max, self.h if self.learn_h else [])
         self.seed = normalize_seed(seed)
         self.field = self.field_class(
             activation=activation,
@@ -82,9 +144,32 @@ class OneStepBlock(keras.layers.Layer):
     def build(self, input_shape):
         check_input_shape(self.name, input_shape, self.members)
         self.field.build(input_shape)
+        if self.learn_h:
+            theta = initial_h_logit(self.h, self.h_max)  # member m: logit(h_m / h_max)
+            self.h_logit = self.add_weight(
+                name="h_logit",
+                shape=() if self.members is None else (self.members,),
+                initializer=lambda shape, dtype=None: ops.reshape(as_member_column(theta, self.members, dtype), shape),
+            )
+
+    def step_column(self, dtype):
+        """h as a scalar or per-member column broadcasting against ([M,] batch, width):
+        the fixed h, or with ``learn_h`` h_max·σ(θ) from the trainable θ."""
+        if not self.learn_h:
+            return as_member_column(self.h, self.members, dtype)
+        return ops.cast(learned_step_size(member_scalars(self.h_logit, self.members), self.h_max), dtype)
+
+    @property
+    def step_size(self) -> np.ndarray:
+        """The current h as float64 numpy, shape () or (M,): the fixed h, or the learned
+        h_max·σ(θ) (before the block is built: the h it will start from)."""
+        if not self.learn_h:
+            return np.asarray(self.h, dtype=np.float64)
+        theta = self.h_logit if self.built else initial_h_logit(self.h, self.h_max)
+        return np.asarray(ops.convert_to_numpy(learned_step_size(theta, self.h_max)), dtype=np.float64)
 
     def call(self, y, training=None):
-        h = as_member_column(self.h, self.members, y.dtype)
+        h = self.step_column(y.dtype)
         return self.integrator(lambda state: self.field(state, training=training), y, h)
 
     def compute_output_shape(self, input_shape):
@@ -99,6 +184,8 @@ class OneStepBlock(keras.layers.Layer):
             seed=self.seed,
             kernel_initializer=keras.initializers.serialize(self.field.kernel_initializer),
             bias_initializer=keras.initializers.serialize(self.field.bias_initializer),
+            learn_h=self.learn_h,
+            h_max=self.h_max,
         )
         return config
 

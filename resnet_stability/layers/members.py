@@ -120,6 +120,21 @@ def validate_step_size(h, members: int | None):
     return h
 
 
+def validate_h_max(h_max, h) -> float:
+    """h_max: a finite float > 0, and every value of ``h`` (a float or one per member)
+    <= h_max, the bound of a learned step size (``learn_h``)."""
+    try:
+        h_max = float(h_max)
+    except (TypeError, ValueError):
+        raise ValueError(f"h_max must be a finite number > 0, got h_max={h_max!r}") from None
+    if not math.isfinite(h_max) or h_max <= 0:
+        raise ValueError(f"h_max must be a finite number > 0, got h_max={h_max!r}")
+    for value in np.atleast_1d(h).tolist():
+        if value > h_max:
+            raise ValueError(f"h={value!r} exceeds h_max={h_max!r}; give h <= h_max")
+    return h_max
+
+
 def as_member_column(value, members: int | None, dtype):
     """A float or per-member list as a tensor that broadcasts against ([M,] batch, width)."""
     values = np.asarray(value, dtype=np.float64)  # cast once, straight to ``dtype``

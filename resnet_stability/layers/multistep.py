@@ -25,7 +25,7 @@ from resnet_stability import stability
 from resnet_stability.layers.blocks import OneStepBlock
 from resnet_stability.layers.integrators import multistep
 from resnet_stability.layers.initialization import per_member_initializer
-from resnet_stability.layers.members import as_member_column, member_scalars
+from resnet_stability.layers.members import member_scalars
 from resnet_stability.layers.registry import register_block
 
 PACKAGE = "resnet_stability"
@@ -67,9 +67,12 @@ def _newest_shape(input_shape):
 
 
 class MultistepBlock(OneStepBlock):
-    """Base class: subclasses set ``steps`` (d) and implement ``coefficients()``."""
+    """Base class: subclasses set ``steps`` (d) and implement ``coefficients()``.
+
+    h stays fixed (``learn_h=True`` is refused): α, β are derived for equal fixed steps."""
 
     steps = 2
+    learns_h = False
 
     @classmethod
     def history_length(cls, **block_kwargs) -> int:
@@ -87,7 +90,7 @@ class MultistepBlock(OneStepBlock):
         if len(history) != self.steps:
             raise ValueError(f"{self.name}: needs a history of {self.steps} states, got {len(history)}")
         y = history[0]
-        h = as_member_column(self.h, self.members, y.dtype)
+        h = self.step_column(y.dtype)
         alphas, beta = self.coefficients()
         return multistep(lambda state: self.field(state, training=training), history, h, alphas, beta)
 
