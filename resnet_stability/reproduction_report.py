@@ -54,16 +54,15 @@ def claims_tables(root: Path = ROOT, variant: str = "paper") -> tuple[pd.DataFra
 
 
 def claims_markdown(summary: pd.DataFrame) -> str:
-    """The claims table: one row per claim, its overall verdict and the verdict per dataset."""
+    """The claims table: one row per claim, its overall verdict and the verdict per
+    dataset (or propagation configuration) it was checked on."""
     if summary.empty:
         return "_No reproduction results yet._"
-    datasets = [d for d in dict.fromkeys(summary["dataset"]) if d != "(overall)"]
-    lines = ["| claim | the paper says | verdict | " + " | ".join(datasets) + " |",
-             "|---|---|---|" + "---|" * len(datasets)]
+    lines = ["| claim | the paper says | verdict | per dataset or configuration |", "|---|---|---|---|"]
     for claim, group in summary.groupby("claim", sort=False):
         per = dict(zip(group["dataset"], group["verdict"]))
-        cells = [MARK[per[d]].split(" ")[0] + " " + per[d] if d in per else "" for d in datasets]
-        lines.append(f"| {claim} | {claims.STATEMENTS[claim]} | **{MARK[per['(overall)']]}** | " + " | ".join(cells) + " |")
+        each = " · ".join(f"{MARK[v].split(' ')[0]} {d}" for d, v in per.items() if d != "(overall)")
+        lines.append(f"| {claim} | {claims.STATEMENTS[claim]} | **{MARK[per['(overall)']]}** | {each} |")
     return "\n".join(lines)
 
 
