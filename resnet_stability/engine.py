@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from resnet_stability.analysis.members_spectra import euler_summary, is_euler_block, members_euler_factors
 from resnet_stability.data import Dataset, fit_standardizer, split_indices
 from resnet_stability.data.timesplit import TimeSplit, dataset_time_windows
 from resnet_stability.experiment import ExperimentSpec
@@ -54,6 +55,8 @@ JIT_CHOICES = ("auto", "on", "off")
 #: Shards of a cell on a CPU (see :mod:`resnet_stability.train_step`): independent
 #: members models stepped at once, so that TensorFlow runs them on different cores.
 CPU_SHARDS = 2
+#: Test inputs per member at which the Prop. 1 statistic is taken (:func:`stability_rows`).
+STABILITY_SAMPLE = 64
 
 
 def xla_mode(choice: str, device_kind: str) -> str:
@@ -240,6 +243,10 @@ class CellResult:
     test_accuracy_last_finite: np.ndarray | None = None
     # share of each member's test rows in their most common class (the majority-class baseline)
     test_majority_rate: np.ndarray | None = None
+    # Prop. 1 statistic (member_stability): None when not computed (stability=False, streamed cells)
+    euler_max: np.ndarray | None = None
+    euler_stable_share: np.ndarray | None = None
+    stability_seconds: float = float("nan")  # time of the statistic for the whole cell (not in ``seconds``)
 
     def _locate(self, m: int) -> tuple[keras.Model, int]:
         """The shard holding member ``m`` and its index there."""
@@ -294,6 +301,7 @@ def train_cell(
     shards: int | None = None,
     on_epoch_end: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
     plans: list[MemberPlan] | None = None,
+    stability: bool = True,
 ) -> CellResult:
     """Train all members of the (``spec.dataset``, ``block``) cell at once.
 
@@ -301,7 +309,10 @@ def train_cell(
     the number of members models the cell is split into (default
     :func:`shard_count` for ``device``). ``on_epoch_end(epoch, mean_loss_per_member,
     alive)`` is called after each epoch (progress display). ``plans`` overrides
-    :func:`plan_members` (tests).
+    :func:`plan_members` (tests). ``stability`` computes each member's Prop. 1 statistic
+    (:func:`member_stability`) on the network its accuracies score (a diverged member:
+    the diverged network); it reads the trained weights only, and its time is kept out of
+    ``seconds``.
     """
     plans = plan_members(dataset, spec, block) if plans is None else plans
     members = len(plans)
@@ -336,8 +347,10 @@ def train_cell(
         if diverged.any():  # score the diverged networks (experiment.DIVERGED_RULE), then keep the last finite weights
             train_step.load_diverged()
             scores = score_members(members_predictor(models), gather, plans, spec, block)
-            train_step.write_back()
         seconds = time.perf_counter() - started
+        euler = member_stability(models, gather, plans, block) if stability else (None, None, float("nan"))
+        if diverged.any():
+            train_step.write_back()
     return CellResult(
         plans=plans,
         test_accuracy=scores["test"],
@@ -352,7 +365,43 @@ def train_cell(
         build_args=build_args,
         test_accuracy_last_finite=last_finite,
         test_majority_rate=np.array([majority_rate(dataset.y[p.test_idx]) for p in plans]),
+        euler_max=euler[0],
+        euler_stable_share=euler[1],
+        stability_seconds=euler[2],
     )
+
+
+def stability_rows(plan: MemberPlan, size: int = STABILITY_SAMPLE) -> np.ndarray:
+    """The test rows at which member ``plan``'s Prop. 1 statistic is taken: ``size`` of
+    its own test rows (all of them if it has fewer), drawn without replacement by
+    ``numpy.random.default_rng(derive_seed(plan.seed, "stability"))`` and kept in
+    dataset order, so the sample depends only on the member."""
+    count = min(int(size), len(plan.test_idx))
+    rng = np.random.default_rng(derive_seed(plan.seed, "stability"))
+    return plan.test_idx[np.sort(rng.choice(len(plan.test_idx), size=count, replace=False))]
+
+
+def member_stability(shards, gather, plans: list[MemberPlan], block: str, size: int = STABILITY_SAMPLE):
+    """``(euler_max, euler_stable_share, seconds)`` of every member (arrays (M,)), from the
+    weights the ``shards`` hold now (:mod:`resnet_stability.analysis.members_spectra`):
+    the largest |1 + hλ| over blocks, sample inputs (:func:`stability_rows`, standardised
+    by ``gather``) and eigenvalues λ of the block's field Jacobian, and the share of
+    blocks where it is <= 1 + 1e-6. Blocks that are not forward Euler (rk4, lm, zeros,
+    multistep), whose stability region is not |1 + hλ| <= 1, give NaN."""
+    from resnet_stability.layers import BLOCKS
+
+    started = time.perf_counter()
+    members = len(plans)
+    if not is_euler_block(BLOCKS[block]):
+        return np.full(members, np.nan), np.full(members, np.nan), 0.0
+    size = min([size] + [len(p.test_idx) for p in plans])
+    x, _ = gather(np.stack([stability_rows(p, size) for p in plans], axis=1).astype(np.int32))
+    bounds = np.cumsum([0] + [int(shard.output_shape[1]) for shard in shards])
+    factors = np.concatenate(
+        [members_euler_factors(shard, x[:, lo:hi]) for shard, lo, hi in zip(shards, bounds, bounds[1:])]
+    )
+    euler_max, share = euler_summary(factors)
+    return euler_max, share, time.perf_counter() - started
 
 
 def majority_rate(labels: np.ndarray) -> float:
@@ -408,7 +457,10 @@ def evaluate_accuracy(predict, gather, rows: np.ndarray, perturb=None) -> np.nda
 def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: str) -> pd.DataFrame:
     """The tidy table rows of one cell: one row per member. With learned step sizes
     (``spec.learn_h``) a ``learned_h`` column holds the JSON list of the member's trained
-    h per block; without, there is no such column (tables of fixed-h sweeps unchanged)."""
+    h per block; without, there is no such column (tables of fixed-h sweeps unchanged).
+    Where the cell computed the Prop. 1 statistic (:func:`member_stability`), columns
+    ``euler_max``, ``euler_stable_share`` and ``stability_seconds`` (its time for the
+    whole cell) follow; every other column is as without it."""
     rows = []
     members = len(result.plans)
     learned = result.learned_steps()
@@ -451,6 +503,12 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
         )
         if learned is not None:
             rows[-1]["learned_h"] = json.dumps(learned[m].tolist())
+        if result.euler_max is not None:
+            rows[-1].update(
+                euler_max=float(result.euler_max[m]),
+                euler_stable_share=float(result.euler_stable_share[m]),
+                stability_seconds=result.stability_seconds,
+            )
     return pd.DataFrame(rows)
 
 

@@ -5,7 +5,9 @@ members model (:mod:`resnet_stability.engine`). Finished cells are saved as they
 finish; rerunning the same command resumes (:mod:`resnet_stability.schedule`). Outputs
 in ``--out`` (default ``results/<dataset>``, ``results/<dataset>-quick`` with
 ``--quick``): ``results.csv`` (one row per dataset × block × h × trial),
-``accuracy_vs_h.png``/``.pdf``, ``summary.txt``, ``spec.json``; with ``--learn-h``
+``accuracy_vs_h.png``/``.pdf``, ``summary.txt``, ``spec.json``,
+``stability_vs_accuracy.png``/``.pdf`` and ``stability_correlation.csv`` (each
+member's Prop. 1 statistic against its test accuracy, :mod:`resnet_stability.correlation`); with ``--learn-h``
 also ``learned_h.csv`` and ``learned_h.png``/``.pdf`` (each block's trained h). Bad
 inputs end with one line on stderr and exit code 2 (:mod:`resnet_stability.checks`).
 """
@@ -335,6 +337,7 @@ def run(args) -> int:
         atomic_write_text(out / "noise_robustness.csv", noise.to_csv(index=False))
         written += [out / "noise_robustness.csv"]
         written += plot_noise_robustness(noise, out / "noise_robustness", title_note=note, panel_notes=panel_notes)
+    written += write_stability_outputs(table, out, note, panel_notes)
     learned = learned_h_table(table)
     if len(learned):
         atomic_write_text(out / "learned_h.csv", learned.to_csv(index=False))
@@ -346,6 +349,24 @@ def run(args) -> int:
     print("\n".join(lines))
     print("wrote " + ", ".join(str(path) for path in written))
     return 0
+
+
+def write_stability_outputs(table, out: Path, note: str = "", panel_notes: dict | None = None) -> list[Path]:
+    """``stability_correlation.csv`` (Spearman's ρ of ``euler_max`` against test accuracy,
+    per dataset and block, :func:`~resnet_stability.correlation.stability_correlations`)
+    and ``stability_vs_accuracy.png``/``.pdf``, where the table has the statistic for
+    some member; else nothing."""
+    if "euler_max" not in table.columns or not table["euler_max"].notna().any():
+        return []
+    from resnet_stability.correlation import stability_correlations
+    from resnet_stability.plots import plot_stability_vs_accuracy
+    from resnet_stability.store import atomic_write_text
+
+    correlations = stability_correlations(table)
+    path = out / "stability_correlation.csv"
+    atomic_write_text(path, correlations.to_csv(index=False))
+    return [path] + plot_stability_vs_accuracy(table, correlations, out / "stability_vs_accuracy",
+                                               title_note=note, panel_notes=panel_notes)
 
 
 def main(argv=None) -> int:
