@@ -103,3 +103,43 @@ def stability_correlations(
                 rows.append(dict(dataset=dataset, block=block, members=members, n=len(subset),
                                  n_inf=int(np.isinf(subset[stat]).sum()), spearman=rho, ci_low=low, ci_high=high))
     return pd.DataFrame(rows, columns=CORRELATION_COLUMNS)
+
+
+KEYS = ["dataset", "block", "h", "trial"]
+
+
+def with_statistic(table: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """``outcomes`` (rows keyed by dataset, block, h, trial: a noise or over-time table)
+    with each member's ``euler_max`` and ``diverged`` from the results ``table``."""
+    columns = KEYS + ["euler_max", "diverged"]
+    missing = [c for c in columns if c not in table.columns] + [c for c in KEYS if c not in outcomes.columns]
+    if missing:
+        raise ValueError(f"the tables lack the column(s) {', '.join(missing)}")
+    return outcomes.merge(table[columns], on=KEYS, how="inner", validate="many_to_one")
+
+
+def noise_loss_correlations(table: pd.DataFrame, noise: pd.DataFrame, n_boot: int = N_BOOT) -> pd.DataFrame:
+    """Spearman's ρ of ``euler_max`` against the accuracy lost under noise, clean
+    accuracy (level 0) minus accuracy at the level, per noise kind and level > 0
+    (columns ``noise``, ``level`` then :data:`CORRELATION_COLUMNS`). The thesis predicts
+    ρ > 0: more amplification, more accuracy lost."""
+    merged = with_statistic(table, noise)
+    clean = merged[merged["level"] == 0].set_index(KEYS + ["noise"])["accuracy"]
+    merged = merged[merged["level"] > 0].copy()
+    merged["accuracy_lost"] = clean.reindex(pd.MultiIndex.from_frame(merged[KEYS + ["noise"]])).to_numpy() - merged["accuracy"]
+    return _by(merged, ["noise", "level"], "accuracy_lost", n_boot)
+
+
+def window_correlations(table: pd.DataFrame, over_time: pd.DataFrame, n_boot: int = N_BOOT) -> pd.DataFrame:
+    """Spearman's ρ of ``euler_max`` against the accuracy on each later time window
+    (columns ``window`` then :data:`CORRELATION_COLUMNS`)."""
+    return _by(with_statistic(table, over_time), ["window"], "accuracy", n_boot)
+
+
+def _by(merged: pd.DataFrame, by: list[str], outcome: str, n_boot: int) -> pd.DataFrame:
+    parts = []
+    for values, group in merged.groupby(by, sort=True):  # values: a tuple, one per column of ``by``
+        part = stability_correlations(group, accuracy=outcome, n_boot=n_boot)
+        parts.append(part.assign(**dict(zip(by, values))))
+    columns = by + CORRELATION_COLUMNS
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)

@@ -7,7 +7,9 @@ in ``--out`` (default ``results/<dataset>``, ``results/<dataset>-quick`` with
 ``--quick``): ``results.csv`` (one row per dataset × block × h × trial),
 ``accuracy_vs_h.png``/``.pdf``, ``summary.txt``, ``spec.json``,
 ``stability_vs_accuracy.png``/``.pdf`` and ``stability_correlation.csv`` (each
-member's Prop. 1 statistic against its test accuracy, :mod:`resnet_stability.correlation`); with ``--learn-h``
+member's Prop. 1 statistic against its test accuracy, :mod:`resnet_stability.correlation`;
+with ``--noise`` / time windows also ``stability_noise_correlation.csv`` /
+``stability_time_correlation.csv``); with ``--learn-h``
 also ``learned_h.csv`` and ``learned_h.png``/``.pdf`` (each block's trained h). Bad
 inputs end with one line on stderr and exit code 2 (:mod:`resnet_stability.checks`).
 """
@@ -337,7 +339,7 @@ def run(args) -> int:
         atomic_write_text(out / "noise_robustness.csv", noise.to_csv(index=False))
         written += [out / "noise_robustness.csv"]
         written += plot_noise_robustness(noise, out / "noise_robustness", title_note=note, panel_notes=panel_notes)
-    written += write_stability_outputs(table, out, note, panel_notes)
+    written += write_stability_outputs(table, out, note, panel_notes, noise, over_time)
     learned = learned_h_table(table)
     if len(learned):
         atomic_write_text(out / "learned_h.csv", learned.to_csv(index=False))
@@ -351,11 +353,13 @@ def run(args) -> int:
     return 0
 
 
-def write_stability_outputs(table, out: Path, note: str = "", panel_notes: dict | None = None) -> list[Path]:
+def write_stability_outputs(table, out: Path, note: str = "", panel_notes: dict | None = None,
+                            noise=None, over_time=None) -> list[Path]:
     """``stability_correlation.csv`` (Spearman's ρ of ``euler_max`` against test accuracy,
     per dataset and block, :func:`~resnet_stability.correlation.stability_correlations`)
     and ``stability_vs_accuracy.png``/``.pdf``, where the table has the statistic for
-    some member; else nothing."""
+    some member, and :func:`write_stability_extras` for ``noise`` and ``over_time``;
+    else nothing."""
     if "euler_max" not in table.columns or not table["euler_max"].notna().any():
         return []
     from resnet_stability.correlation import stability_correlations
@@ -365,8 +369,25 @@ def write_stability_outputs(table, out: Path, note: str = "", panel_notes: dict 
     correlations = stability_correlations(table)
     path = out / "stability_correlation.csv"
     atomic_write_text(path, correlations.to_csv(index=False))
-    return [path] + plot_stability_vs_accuracy(table, correlations, out / "stability_vs_accuracy",
-                                               title_note=note, panel_notes=panel_notes)
+    written = [path] + plot_stability_vs_accuracy(table, correlations, out / "stability_vs_accuracy",
+                                                  title_note=note, panel_notes=panel_notes)
+    return written + write_stability_extras(table, out, noise, over_time)
+
+
+def write_stability_extras(table, out: Path, noise=None, over_time=None) -> list[Path]:
+    """With noise scores: ``stability_noise_correlation.csv`` (ρ of ``euler_max`` against
+    the accuracy lost per noise kind and level); with time windows:
+    ``stability_time_correlation.csv`` (ρ against the accuracy on each window)."""
+    from resnet_stability.correlation import noise_loss_correlations, window_correlations
+    from resnet_stability.store import atomic_write_text
+
+    written = []
+    for frame, name, correlate in ((noise, "stability_noise_correlation.csv", noise_loss_correlations),
+                                   (over_time, "stability_time_correlation.csv", window_correlations)):
+        if frame is not None and len(frame):
+            atomic_write_text(out / name, correlate(table, frame).to_csv(index=False))
+            written.append(out / name)
+    return written
 
 
 def main(argv=None) -> int:

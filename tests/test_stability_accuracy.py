@@ -248,7 +248,8 @@ def test_quick_sweep_writes_the_columns_the_figure_and_the_correlations(tmp_path
     from resnet_stability import sweep
 
     out = tmp_path / "quick"
-    assert sweep.main(["--dataset", "wine", "--quick", "--blocks", "residual,shrinkage", "--out", str(out)]) == 0
+    args = ["--dataset", "wine", "--quick", "--blocks", "residual,shrinkage", "--noise", "0.5", "--out", str(out)]
+    assert sweep.main(args) == 0
     table = pd.read_csv(out / "results.csv")
     assert {"euler_max", "euler_stable_share", "stability_seconds"} <= set(table.columns)
     assert table["euler_max"].notna().all() and (table["euler_max"] >= 0).all()
@@ -261,6 +262,9 @@ def test_quick_sweep_writes_the_columns_the_figure_and_the_correlations(tmp_path
     overall = correlations[(correlations["block"] == "all") & (correlations["members"] == "all")].iloc[0]
     assert overall["n"] == len(table)
     assert overall["spearman"] == pytest.approx(spearman(table["euler_max"], table["test_accuracy"]))
+    lost = pd.read_csv(out / "stability_noise_correlation.csv")
+    assert list(lost.columns) == ["noise", "level"] + CORRELATION_COLUMNS
+    assert set(lost["level"]) == {0.5} and set(lost["noise"]) == {"gaussian", "uniform", "constant"}
     from resnet_stability.report import write_report
 
     html_path, md_path = write_report(out)
@@ -268,3 +272,28 @@ def test_quick_sweep_writes_the_columns_the_figure_and_the_correlations(tmp_path
     assert "## Stability and accuracy" in markdown and "stability_vs_accuracy.png" in markdown
     assert f"{overall['spearman']:.3f} [{overall['ci_low']:.3f}, {overall['ci_high']:.3f}]" in markdown
     assert 'id="stability"' in html_path.read_text(encoding="utf-8")
+
+
+def test_noise_loss_and_window_correlations_from_hand_tables():
+    from resnet_stability.correlation import noise_loss_correlations, window_correlations
+
+    results = hand_table()
+    results = results[results["block"] != "lm"]
+    noise, windows = [], []
+    for row in results.itertuples():
+        lost = 0.0 if np.isinf(row.euler_max) else 0.1 * row.euler_max  # more amplification, more lost
+        noise += [dict(dataset=row.dataset, block=row.block, h=row.h, trial=row.trial, noise="gaussian", level=0.0,
+                       accuracy=0.9),
+                  dict(dataset=row.dataset, block=row.block, h=row.h, trial=row.trial, noise="gaussian", level=1.0,
+                       accuracy=0.9 - lost)]
+        for window in (1, 2):
+            windows.append(dict(dataset=row.dataset, block=row.block, h=row.h, trial=row.trial, window=window,
+                                accuracy=row.test_accuracy if window == 1 else 0.5))
+    lost = noise_loss_correlations(results, pd.DataFrame(noise), n_boot=200)
+    assert list(lost.columns) == ["noise", "level"] + CORRELATION_COLUMNS and set(lost["level"]) == {1.0}
+    kept = lost[(lost["block"] == "all") & (lost["members"] == "not_diverged")].iloc[0]
+    assert kept["n"] == 18 and kept["spearman"] == pytest.approx(1.0)
+    by_window = window_correlations(results, pd.DataFrame(windows), n_boot=200)
+    first = by_window[(by_window["window"] == 1) & (by_window["block"] == "all") & (by_window["members"] == "all")]
+    assert first["spearman"].iloc[0] == pytest.approx(-1.0)
+    assert by_window.loc[by_window["window"] == 2, "spearman"].isna().all()  # constant accuracy
