@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from resnet_stability.claims import BOOT_SEED, N_BOOT, _resamples
+from resnet_stability.claims import BOOT_SEED, N_BOOT, bootstrap_resamples
 
 CORRELATION_COLUMNS = ["dataset", "block", "members", "n", "n_inf", "spearman", "ci_low", "ci_high"]
 ALL = "all"
@@ -72,7 +72,7 @@ def bootstrap_spearman(x, y, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> tup
     rho = spearman(x, y)
     if len(x) < MIN_PAIRS:
         return rho, float("nan"), float("nan")
-    idx = _resamples(len(x), n_boot, seed)
+    idx = bootstrap_resamples(len(x), n_boot, seed)
     rhos = _pearson_rows(average_ranks(x[idx]), average_ranks(y[idx]))
     rhos = rhos[np.isfinite(rhos)]
     if not len(rhos):
