@@ -247,6 +247,9 @@ class CellResult:
     euler_max: np.ndarray | None = None
     euler_stable_share: np.ndarray | None = None
     stability_seconds: float = float("nan")  # time of the statistic for the whole cell (not in ``seconds``)
+    # multi-level training (spec.levels > 1): (M, levels) test accuracy after each level, NaN once diverged
+    level_accuracy: np.ndarray | None = None
+    step_scale: float = 1.0  # each block's h is the member's grid h times this (2^-(levels-1) after prolonging)
 
     def _locate(self, m: int) -> tuple[keras.Model, int]:
         """The shard holding member ``m`` and its index there."""
@@ -262,7 +265,7 @@ class CellResult:
         (slice m of every variable), e.g. for :mod:`resnet_stability.analysis`."""
         plan = self.plans[m]
         shard, index = self._locate(m)
-        standalone = build_model(**self.build_args, h=plan.h, seed=plan.seed)
+        standalone = build_model(**self.build_args, h=plan.h * self.step_scale, seed=plan.seed)
         for target, source in zip(standalone.variables, shard.variables):
             target.assign(source.numpy()[index])
         return standalone
@@ -285,7 +288,9 @@ class CellResult:
         if len(self.shards) == 1:
             return self.shards[0]
         plans = self.plans
-        model = build_model(**self.build_args, h=[p.h for p in plans], members=len(plans), seed=[p.seed for p in plans])
+        model = build_model(
+            **self.build_args, h=[p.h * self.step_scale for p in plans], members=len(plans), seed=[p.seed for p in plans]
+        )
         for target, *sources in zip(model.variables, *(shard.variables for shard in self.shards)):
             target.assign(np.concatenate([source.numpy() for source in sources]))
         return model
@@ -331,26 +336,35 @@ def train_cell(
         def gather(idx):
             return (tf.gather(features, idx) - mean) / scale, tf.gather(labels, idx)
 
-        train_step = MembersTrainStep(models, lambda: make_optimizer(spec.optimizer, spec.lr), gather, xla)
-
         order = BatchOrder(plans)
 
         def epoch_batches(epoch):  # batch s: rows s*batch_size ... of this epoch's order
             rows = order.next_epoch().astype(np.int32)
             return (rows[start : start + spec.batch_size] for start in range(0, len(rows), spec.batch_size))
 
-        final_loss, diverged_epoch = run_epochs(train_step, spec.epochs, epoch_batches, on_epoch_end)
+        def train_and_score(models, alive):
+            train_step = MembersTrainStep(models, lambda: make_optimizer(spec.optimizer, spec.lr), gather, xla)
+            if alive is not None:
+                train_step.set_alive(alive)
+            final_loss, diverged_epoch = run_epochs(train_step, spec.epochs, epoch_batches, on_epoch_end)
+            scores, last_finite = score_trained(models, train_step, gather, plans, spec, block)
+            return train_step, final_loss, diverged_epoch, scores, last_finite
 
-        scores = score_members(members_predictor(models), gather, plans, spec, block)
-        last_finite = scores["test"]
+        if spec.levels == 1:
+            train_step, final_loss, diverged_epoch, scores, last_finite = train_and_score(models, None)
+            level_accuracy = None
+        else:
+            models, train_step, final_loss, diverged_epoch, scores, last_finite, level_accuracy = train_levels(
+                models, train_and_score, spec
+            )
         diverged = ~train_step.alive()
-        if diverged.any():  # score the diverged networks (experiment.DIVERGED_RULE), then keep the last finite weights
+        if diverged.any():  # the statistic is taken on the diverged networks, as they are scored
             train_step.load_diverged()
-            scores = score_members(members_predictor(models), gather, plans, spec, block)
         seconds = time.perf_counter() - started
         euler = member_stability(models, gather, plans, block) if stability else (None, None, float("nan"))
         if diverged.any():
             train_step.write_back()
+        build_args["depth"] = spec.depth * 2 ** (spec.levels - 1)  # the trained networks' depth
     return CellResult(
         plans=plans,
         test_accuracy=scores["test"],
@@ -368,7 +382,64 @@ def train_cell(
         euler_max=euler[0],
         euler_stable_share=euler[1],
         stability_seconds=euler[2],
+        level_accuracy=level_accuracy,
+        step_scale=0.5 ** (spec.levels - 1),
     )
+
+
+def score_trained(models, train_step: MembersTrainStep, gather, plans, spec: ExperimentSpec, block: str):
+    """``(scores, last_finite)`` after training: :func:`score_members` by the rule of
+    ``experiment.DIVERGED_RULE`` (a diverged member scored as the network its diverging
+    step produced) and the test accuracy of every member's last finite weights. The
+    models hold the last finite weights again when it returns."""
+    scores = score_members(members_predictor(models), gather, plans, spec, block)
+    last_finite = scores["test"]
+    if not train_step.alive().all():
+        train_step.load_diverged()
+        scores = score_members(members_predictor(models), gather, plans, spec, block)
+        train_step.write_back()
+    return scores, last_finite
+
+
+def merge_scores(old, new, take: np.ndarray):
+    """Per member, ``new`` where ``take`` (M,) else ``old``, through nested score dicts."""
+    if isinstance(new, dict):
+        return {key: merge_scores(old[key], value, take) for key, value in new.items()}
+    return np.where(take, new, old)
+
+
+def train_levels(models, train_and_score, spec: ExperimentSpec):
+    """Multi-level training (:mod:`resnet_stability.multilevel`): ``spec.levels`` rounds
+    of ``spec.epochs`` epochs; after each but the last, every members model is prolonged
+    (depth ×2, h/2, children start as their parent block). ``train_and_score(models,
+    alive)`` trains one level and scores it (``alive``: members still training; None at
+    level 1).
+
+    A member that diverges at level ℓ stays dead afterwards (its last finite weights
+    are prolonged but never trained again): its row's scores, last-finite accuracy and
+    loss are level ℓ's, its ``diverged_epoch`` counts epochs over all levels
+    ((ℓ − 1)·epochs + the epoch within level ℓ). Returns ``(models, train_step,
+    final_loss, diverged_epoch, scores, last_finite, level_accuracy)``, the last an
+    (M, levels) array of test accuracy after each level (NaN after a member's level of
+    divergence)."""
+    from resnet_stability.multilevel import prolong
+
+    alive = None
+    level_accuracy = []
+    for level in range(spec.levels):
+        if level:
+            models = [prolong(model) for model in models]
+        train_step, loss, epochs_now, scores_now, finite_now = train_and_score(models, alive)
+        if alive is None:  # level 1
+            final_loss, diverged_epoch, scores, last_finite = loss, epochs_now, scores_now, finite_now
+        else:
+            final_loss = np.where(alive, loss, final_loss)
+            diverged_epoch = np.where(alive & (epochs_now > 0), epochs_now + level * spec.epochs, diverged_epoch)
+            scores = merge_scores(scores, scores_now, alive)
+            last_finite = np.where(alive, finite_now, last_finite)
+        level_accuracy.append(np.where(alive if alive is not None else True, scores_now["test"], np.nan))
+        alive = train_step.alive()
+    return models, train_step, final_loss, diverged_epoch, scores, last_finite, np.stack(level_accuracy, axis=1)
 
 
 def stability_rows(plan: MemberPlan, size: int = STABILITY_SAMPLE) -> np.ndarray:
@@ -460,7 +531,12 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
     h per block; without, there is no such column (tables of fixed-h sweeps unchanged).
     Where the cell computed the Prop. 1 statistic (:func:`member_stability`), columns
     ``euler_max``, ``euler_stable_share`` and ``stability_seconds`` (its time for the
-    whole cell) follow; every other column is as without it."""
+    whole cell) follow; every other column is as without it. Multi-level training
+    (``spec.levels`` > 1) adds ``levels`` and ``level_accuracy``, the JSON list of the
+    member's test accuracy after each level (null after the level it diverged in); the
+    row's ``test_accuracy`` is the final level's (the divergence level's for a member
+    that diverged), ``depth`` stays the level-1 depth (the final networks have
+    depth·2^(levels−1) blocks of step h/2^(levels−1))."""
     rows = []
     members = len(result.plans)
     learned = result.learned_steps()
@@ -503,6 +579,9 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
         )
         if learned is not None:
             rows[-1]["learned_h"] = json.dumps(learned[m].tolist())
+        if result.level_accuracy is not None:
+            rows[-1]["levels"] = spec.levels
+            rows[-1]["level_accuracy"] = json.dumps([None if np.isnan(a) else float(a) for a in result.level_accuracy[m]])
         if result.euler_max is not None:
             rows[-1].update(
                 euler_max=float(result.euler_max[m]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -139,3 +141,71 @@ def test_members_prolong_like_standalone(float64, rng):
 def test_multistep_refused(block):
     with pytest.raises(ValueError, match="multistep blocks"):
         prolong(build_model(4, 3, block=block, depth=3))
+
+
+# ----------------------------------------------------------------- the engine: --levels
+
+from resnet_stability import engine  # noqa: E402
+from resnet_stability.experiment import resolve_spec  # noqa: E402
+from tests.test_engine import DIVERGE_SPEC, make_spec, members_input, wine95  # noqa: E402, F401
+
+
+def test_one_level_keeps_every_hash():
+    """levels = 1 is plain training: dropped from the cell config, hashes unchanged."""
+    assert resolve_spec("wine", {"levels": 1}).cell_hash("residual") == "54dc194b5da5"
+    assert "levels" not in resolve_spec("wine", {}).cell_config("residual")
+    two = resolve_spec("wine", {"levels": 2})
+    assert two.cell_config("residual")["levels"] == 2 and two.cell_hash("residual") != "54dc194b5da5"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"levels": 0}, r"^levels must be an integer >= 1, got 0$"),
+        ({"levels": 2, "blocks": ("residual", "lm")}, r"^levels > 1 needs one-step blocks"),
+    ],
+)
+def test_the_spec_refuses_bad_levels(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_spec("wine", overrides)
+
+
+def test_two_levels_train_then_prolong_then_train(wine95):
+    """Level 1 is exactly the one-level cell; level 2 trains depth 2D at h/2, and the
+    row's test accuracy is the last level's."""
+    one = engine.train_cell(wine95, make_spec(epochs=1), "residual", stability=False)
+    spec = make_spec(epochs=1, levels=2)
+    two = engine.train_cell(wine95, spec, "residual", stability=False)
+    assert two.level_accuracy.shape == (len(two.plans), 2)
+    np.testing.assert_array_equal(two.level_accuracy[:, 0], one.test_accuracy)
+    np.testing.assert_array_equal(two.level_accuracy[:, 1], two.test_accuracy)
+    blocks = model_blocks(two.shards[0])
+    assert len(blocks) == 2 * spec.depth
+    first_steps = np.concatenate([model_blocks(shard)[0].step_size for shard in two.shards])
+    np.testing.assert_allclose(first_steps, [p.h / 2 for p in two.plans])
+    # a standalone member network holds the trained depth-2D, h/2 member
+    x = members_input(wine95, two.plans, "test_idx")
+    together = two.model(x, training=False).numpy()
+    for m in (0, len(two.plans) - 1):
+        alone = two.member_model(m)
+        assert len(model_blocks(alone)) == 4
+        np.testing.assert_allclose(alone(x[:, m], training=False).numpy(), together[:, m], atol=1e-5)
+    rows = engine.cell_records(two, spec, "residual", "cpu")
+    assert (rows["levels"] == 2).all()
+    first = json.loads(rows["level_accuracy"][0])
+    assert first == pytest.approx(list(two.level_accuracy[0])) and rows["test_accuracy"][0] == first[-1]
+    assert "level_accuracy" not in engine.cell_records(one, make_spec(epochs=1), "residual", "cpu").columns
+
+
+def test_a_member_that_diverges_stays_dead_at_later_levels(wine95):
+    """h = 1000 diverges in level 1: its row is level 1's (as without levels), its
+    later level is null; the healthy members train on."""
+    settings = dict(DIVERGE_SPEC, epochs=1)
+    one = engine.train_cell(wine95, make_spec(**settings), "residual", stability=False)
+    two = engine.train_cell(wine95, make_spec(**settings, levels=2), "residual", stability=False)
+    big = np.array([p.h == 1000.0 for p in two.plans])
+    np.testing.assert_array_equal(two.diverged, big)
+    np.testing.assert_array_equal(two.diverged_epoch, one.diverged_epoch)
+    np.testing.assert_array_equal(two.test_accuracy[big], one.test_accuracy[big])
+    np.testing.assert_array_equal(two.test_accuracy_last_finite[big], one.test_accuracy_last_finite[big])
+    assert np.isnan(two.level_accuracy[big, 1]).all() and np.isfinite(two.level_accuracy[~big]).all()
