@@ -288,9 +288,8 @@ class CellResult:
         if len(self.shards) == 1:
             return self.shards[0]
         plans = self.plans
-        model = build_model(
-            **self.build_args, h=[p.h * self.step_scale for p in plans], members=len(plans), seed=[p.seed for p in plans]
-        )
+        steps = [p.h * self.step_scale for p in plans]
+        model = build_model(**self.build_args, h=steps, members=len(plans), seed=[p.seed for p in plans])
         for target, *sources in zip(model.variables, *(shard.variables for shard in self.shards)):
             target.assign(np.concatenate([source.numpy() for source in sources]))
         return model
@@ -581,7 +580,8 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
             rows[-1]["learned_h"] = json.dumps(learned[m].tolist())
         if result.level_accuracy is not None:
             rows[-1]["levels"] = spec.levels
-            rows[-1]["level_accuracy"] = json.dumps([None if np.isnan(a) else float(a) for a in result.level_accuracy[m]])
+            per_level = [None if np.isnan(a) else float(a) for a in result.level_accuracy[m]]
+            rows[-1]["level_accuracy"] = json.dumps(per_level)
         if result.euler_max is not None:
             rows[-1].update(
                 euler_max=float(result.euler_max[m]),

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from resnet_stability.results import aggregate, learned_h_table
+from resnet_stability.results import aggregate, learned_h_table, level_accuracy_table
 from resnet_stability.store import atomic_path
 
 
@@ -96,6 +96,13 @@ def _panels_per_block(table):
     return fig, panels
 
 
+def _long_panels(long, missing: str):
+    """:func:`_panels_per_block` of a long-form table; ValueError ``missing`` if it is empty."""
+    if long.empty:
+        raise ValueError(missing)
+    return _panels_per_block(long)
+
+
 def plot_noise_robustness(noise_table, path_stem, title_note: str = "", panel_notes: dict | None = None) -> list[Path]:
     """Test accuracy against noise level, mean ± std over h and trials, one line per block,
     one panel per noise kind (per dataset, stacked). Writes ``<stem>.png`` and ``.pdf``.
@@ -150,10 +157,8 @@ def plot_learned_h(table, path_stem, title_note: str = "", panel_notes: dict | N
     Reads the ``learned_h`` column of a results table (:func:`~resnet_stability.results.learned_h_table`).
     Writes ``<stem>.png`` and ``.pdf``."""
     panel_notes = panel_notes or {}
-    long = learned_h_table(table)
-    if long.empty:
-        raise ValueError("no learned step sizes in the table: the sweep ran without --learn-h")
-    fig, panels = _panels_per_block(long)
+    missing = "no learned step sizes in the table: the sweep ran without --learn-h"
+    fig, panels = _long_panels(learned_h_table(table), missing)
     for ax, dataset, block, rows, colours in panels:
         for h, per_h in rows.groupby("h"):
             mean = per_h.groupby("block_index")["learned_h"].mean()
@@ -163,6 +168,27 @@ def plot_learned_h(table, path_stem, title_note: str = "", panel_notes: dict | N
         trials = int(rows.groupby(["h", "block_index"])["trial"].nunique().max())
         _label(ax, f"{dataset} × {block} (mean over {trials} trial{'s' if trials > 1 else ''}){title_note}"
                f"{panel_notes.get(dataset, '')}", "block index (depth)", "learned h", legend_columns=2)
+    fig.tight_layout()
+    return _save(fig, path_stem)
+
+
+def plot_accuracy_by_level(table, path_stem, title_note: str = "", panel_notes: dict | None = None) -> list[Path]:
+    """Multi-level training (sweeps with ``--levels`` > 1): test accuracy after each
+    level (level ℓ: depth D·2^(ℓ−1), step h/2^(ℓ−1)), mean ± std over trials (members
+    still training), one line per level-1 h in one panel per (dataset, block). Reads the
+    ``level_accuracy`` column (:func:`~resnet_stability.results.level_accuracy_table`).
+    Writes ``<stem>.png`` and ``.pdf``."""
+    panel_notes = panel_notes or {}
+    missing = "no per-level accuracy in the table: the sweep ran without --levels > 1"
+    fig, panels = _long_panels(level_accuracy_table(table), missing)
+    for ax, dataset, block, rows, colours in panels:
+        for h, per_h in rows.groupby("h"):
+            stats = per_h.groupby("level")["accuracy"].agg(["mean", "std"]).reset_index()
+            ax.errorbar(stats["level"], stats["mean"], yerr=stats["std"].fillna(0.0), marker="o", capsize=2,
+                        color=colours[h], label=f"h={h:g}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _label(ax, f"{dataset} × {block}{title_note}{panel_notes.get(dataset, '')}",
+               "level (depth ×2, h/2 per level)", "test accuracy", legend_columns=2)
     fig.tight_layout()
     return _save(fig, path_stem)
 

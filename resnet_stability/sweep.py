@@ -171,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
         "h (one-step blocks only); writes learned_h.png and each member's learned h per block")
     add("--h-max", type=_bounded(float, "--h-max", 0.0, float("inf")),
         help="with --learn-h: the largest h a block can learn (default 1.0); every --h value must be <= it")
+    add("--levels", type=_bounded(int, "--levels", 1),
+        help="multi-level training: train, prolong every network to twice the depth at h/2 (each block's weights "
+        "start both of its two children), train again, ... L levels of --epochs each (default 1: plain "
+        "training; one-step blocks only); writes accuracy_by_level.png and each member's level_accuracy")
     add("--executor", choices=EXECUTORS, default="inprocess", help="where cells run (default: inprocess; ray: one task per cell)")
     add("--address", help="Ray cluster address for --executor ray (default: start or join a local one)")
     add("--show-config", action="store_true", help="print the resolved configuration and exit")
@@ -180,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 OVERRIDES = (
     "blocks", "h_values", "trials", "depth", "width", "epochs", "batch_size", "lr", "optimizer", "test_size", "seed",
     "train_span", "test_span", "noise_levels", "noise_kinds", "data_path", "stream", "chunk_rows", "inputs",
-    "learn_h", "h_max",
+    "learn_h", "h_max", "levels",
 )
 SIMULATED_ROWS = {False: 20_000, True: 2_000}  # rows of the simulated Bitcoin file (full, --quick)
 
@@ -284,12 +288,13 @@ def run(args) -> int:
 
     from resnet_stability.data.bitcoin import is_synthetic
     from resnet_stability.plots import (
+        plot_accuracy_by_level,
         plot_accuracy_over_time,
         plot_accuracy_vs_h,
         plot_learned_h,
         plot_noise_robustness,
     )
-    from resnet_stability.results import aggregate, learned_h_table, summary_lines
+    from resnet_stability.results import aggregate, learned_h_table, level_accuracy_table, summary_lines
     from resnet_stability.schedule import run_pending_cells
     from resnet_stability.store import ResultsStore, atomic_write_text
 
@@ -345,6 +350,11 @@ def run(args) -> int:
         atomic_write_text(out / "learned_h.csv", learned.to_csv(index=False))
         written += [out / "learned_h.csv"]
         written += plot_learned_h(table, out / "learned_h", title_note=note, panel_notes=panel_notes)
+    by_level = level_accuracy_table(table)
+    if len(by_level):
+        atomic_write_text(out / "accuracy_by_level.csv", by_level.to_csv(index=False))
+        written += [out / "accuracy_by_level.csv"]
+        written += plot_accuracy_by_level(table, out / "accuracy_by_level", title_note=note, panel_notes=panel_notes)
     lines = summary_lines(table)
     atomic_write_text(out / "summary.txt", "\n".join(lines) + "\n")
     written.append(out / "summary.txt")

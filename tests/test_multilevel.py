@@ -209,3 +209,56 @@ def test_a_member_that_diverges_stays_dead_at_later_levels(wine95):
     np.testing.assert_array_equal(two.test_accuracy[big], one.test_accuracy[big])
     np.testing.assert_array_equal(two.test_accuracy_last_finite[big], one.test_accuracy_last_finite[big])
     assert np.isnan(two.level_accuracy[big, 1]).all() and np.isfinite(two.level_accuracy[~big]).all()
+
+
+# --------------------------------------------------------------- the sweep and its figure
+
+
+def test_sweep_levels_flag(capsys):
+    from resnet_stability import sweep
+
+    assert sweep.main(["--dataset", "wine", "--levels", "2", "--blocks", "lm"]) == 2
+    assert "levels > 1 needs one-step blocks" in capsys.readouterr().err
+    assert sweep.main(["--dataset", "wine", "--levels", "3", "--show-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["experiments"][0]["levels"] == 3
+
+
+def test_a_quick_sweep_with_levels_writes_accuracy_by_level(tmp_path, capsys):
+    import pandas as pd
+
+    from resnet_stability import sweep
+
+    out = tmp_path / "levels"
+    argv = ["--dataset", "wine", "--quick", "--blocks", "residual", "--trials", "1", "--levels", "2"]
+    assert sweep.main([*argv, "--out", str(out)]) == 0
+    capsys.readouterr()
+    table = pd.read_csv(out / "results.csv")
+    per_level = np.array([json.loads(text) for text in table["level_accuracy"]])
+    assert per_level.shape == (len(table), 2)
+    np.testing.assert_array_equal(per_level[:, -1], table["test_accuracy"])
+    long = pd.read_csv(out / "accuracy_by_level.csv")
+    assert len(long) == per_level.size and sorted(long["level"].unique()) == [1, 2]
+    assert (out / "accuracy_by_level.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_level_accuracy_table_and_figure(tmp_path):
+    """Hand-made rows: one diverged at level 2 (null), one without levels (skipped)."""
+    import pandas as pd
+
+    from resnet_stability.plots import plot_accuracy_by_level
+    from resnet_stability.results import level_accuracy_table
+
+    table = pd.DataFrame(
+        [
+            dict(dataset="wine", block="residual", h=0.1, trial=0, level_accuracy=json.dumps([0.5, 0.7, 0.8])),
+            dict(dataset="wine", block="residual", h=0.5, trial=0, level_accuracy=json.dumps([0.4, None, None])),
+            dict(dataset="wine", block="shrinkage", h=0.1, trial=0, level_accuracy=None),
+        ]
+    )
+    long = level_accuracy_table(table)
+    assert list(long["level"]) == [1, 2, 3, 1, 2, 3]
+    assert list(long["accuracy"][:4]) == [0.5, 0.7, 0.8, 0.4] and long["accuracy"][4:].isna().all()
+    written = plot_accuracy_by_level(table, tmp_path / "by_level")
+    assert [p.suffix for p in written] == [".png", ".pdf"]
+    with pytest.raises(ValueError, match="without --levels"):
+        plot_accuracy_by_level(table.drop(columns="level_accuracy"), tmp_path / "none")
