@@ -341,11 +341,12 @@ def train_cell(
             rows = order.next_epoch().astype(np.int32)
             return (rows[start : start + spec.batch_size] for start in range(0, len(rows), spec.batch_size))
 
-        def train_and_score(models, alive):
+        def train_and_score(models, alive, level=0):  # epochs reported counted over all levels
             train_step = MembersTrainStep(models, lambda: make_optimizer(spec.optimizer, spec.lr), gather, xla)
             if alive is not None:
                 train_step.set_alive(alive)
-            final_loss, diverged_epoch = run_epochs(train_step, spec.epochs, epoch_batches, on_epoch_end)
+            report = offset_epochs(on_epoch_end, level * spec.epochs)
+            final_loss, diverged_epoch = run_epochs(train_step, spec.epochs, epoch_batches, report)
             scores, last_finite = score_trained(models, train_step, gather, plans, spec, block)
             return train_step, final_loss, diverged_epoch, scores, last_finite
 
@@ -400,6 +401,13 @@ def score_trained(models, train_step: MembersTrainStep, gather, plans, spec: Exp
     return scores, last_finite
 
 
+def offset_epochs(on_epoch_end, offset: int):
+    """``on_epoch_end(epoch, ...)`` called with ``epoch + offset`` (None stays None)."""
+    if on_epoch_end is None or not offset:
+        return on_epoch_end
+    return lambda epoch, losses, alive: on_epoch_end(epoch + offset, losses, alive)
+
+
 def merge_scores(old, new, take: np.ndarray):
     """Per member, ``new`` where ``take`` (M,) else ``old``, through nested score dicts."""
     if isinstance(new, dict):
@@ -411,8 +419,8 @@ def train_levels(models, train_and_score, spec: ExperimentSpec):
     """Multi-level training (:mod:`resnet_stability.multilevel`): ``spec.levels`` rounds
     of ``spec.epochs`` epochs; after each but the last, every members model is prolonged
     (depth ×2, h/2, children start as their parent block). ``train_and_score(models,
-    alive)`` trains one level and scores it (``alive``: members still training; None at
-    level 1).
+    alive, level)`` trains level ``level`` + 1 and scores it (``alive``: members still
+    training; None at level 1).
 
     A member that diverges at level ℓ stays dead afterwards (its last finite weights
     are prolonged but never trained again): its row's scores, last-finite accuracy and
@@ -428,7 +436,7 @@ def train_levels(models, train_and_score, spec: ExperimentSpec):
     for level in range(spec.levels):
         if level:
             models = [prolong(model) for model in models]
-        train_step, loss, epochs_now, scores_now, finite_now = train_and_score(models, alive)
+        train_step, loss, epochs_now, scores_now, finite_now = train_and_score(models, alive, level)
         if alive is None:  # level 1
             final_loss, diverged_epoch, scores, last_finite = loss, epochs_now, scores_now, finite_now
         else:

@@ -262,3 +262,25 @@ def test_level_accuracy_table_and_figure(tmp_path):
     assert [p.suffix for p in written] == [".png", ".pdf"]
     with pytest.raises(ValueError, match="without --levels"):
         plot_accuracy_by_level(table.drop(columns="level_accuracy"), tmp_path / "none")
+
+
+def test_progress_counts_epochs_over_all_levels(wine95):
+    seen = []
+    engine.train_cell(
+        wine95, make_spec(epochs=2, levels=2), "residual", stability=False,
+        on_epoch_end=lambda epoch, losses, alive: seen.append(epoch),
+    )
+    assert seen == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("block, learn_h", [("batchnorm", False), ("residual", True)], ids=["batchnorm", "learn_h"])
+def test_levels_with_batchnorm_and_learned_h(wine95, block, learn_h):
+    """Batch-norm statistics and learned steps go through the prolongation and the
+    level-2 training (the learned h start at half the level-1 values)."""
+    spec = make_spec(blocks=(block,), epochs=1, levels=2, learn_h=learn_h)
+    result = engine.train_cell(wine95, spec, block)
+    assert np.isfinite(result.level_accuracy).all() and not result.diverged.any()
+    rows = engine.cell_records(result, spec, block, "cpu")
+    if learn_h:
+        assert result.learned_steps().shape == (len(result.plans), 2 * spec.depth)
+        assert len(json.loads(rows["learned_h"][0])) == 2 * spec.depth
