@@ -89,7 +89,7 @@ class Verdict:
 # ----------------------------------------------------------------------------- statistics
 
 
-def _resamples(n: int, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> np.ndarray:
+def bootstrap_resamples(n: int, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> np.ndarray:
     """(n_boot, n) trial indices drawn with replacement (the same for every comparison of n trials)."""
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
 
@@ -97,7 +97,7 @@ def _resamples(n: int, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> np.ndarra
 def bootstrap_mean(values: np.ndarray) -> tuple[float, float, float]:
     """(mean, 2.5%, 97.5% percentile bootstrap bounds) of ``values`` (e.g. paired differences)."""
     values = np.asarray(values, dtype=float)
-    means = values[_resamples(len(values))].mean(axis=1)
+    means = values[bootstrap_resamples(len(values))].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return float(values.mean()), float(low), float(high)
 
@@ -113,7 +113,7 @@ def _std_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def bootstrap_std_ratio(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     """(std(a)/std(b), 2.5%, 97.5% bounds), resampling the trials of a and b together (paired)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    idx = _resamples(len(a))
+    idx = bootstrap_resamples(len(a))
     ratios = _std_ratio(a[idx], b[idx])
     low, high = np.percentile(ratios, [2.5, 97.5], method="nearest")
     return float(_std_ratio(a, b)), float(low), float(high)

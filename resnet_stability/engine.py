@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from resnet_stability.analysis.members_spectra import euler_summary, is_euler_block, members_euler_factors
 from resnet_stability.data import Dataset, fit_standardizer, split_indices
 from resnet_stability.data.timesplit import TimeSplit, dataset_time_windows
 from resnet_stability.experiment import ExperimentSpec
@@ -54,6 +55,8 @@ JIT_CHOICES = ("auto", "on", "off")
 #: Shards of a cell on a CPU (see :mod:`resnet_stability.train_step`): independent
 #: members models stepped at once, so that TensorFlow runs them on different cores.
 CPU_SHARDS = 2
+#: Test inputs per member at which the Prop. 1 statistic is taken (:func:`stability_rows`).
+STABILITY_SAMPLE = 64
 
 
 def xla_mode(choice: str, device_kind: str) -> str:
@@ -240,6 +243,13 @@ class CellResult:
     test_accuracy_last_finite: np.ndarray | None = None
     # share of each member's test rows in their most common class (the majority-class baseline)
     test_majority_rate: np.ndarray | None = None
+    # Prop. 1 statistic (member_stability): None when not computed (stability=False, streamed cells)
+    euler_max: np.ndarray | None = None
+    euler_stable_share: np.ndarray | None = None
+    stability_seconds: float = float("nan")  # time of the statistic for the whole cell (not in ``seconds``)
+    # multi-level training (spec.levels > 1): (M, levels) test accuracy after each level, NaN once diverged
+    level_accuracy: np.ndarray | None = None
+    step_scale: float = 1.0  # each block's h is the member's grid h times this (2^-(levels-1) after prolonging)
 
     def _locate(self, m: int) -> tuple[keras.Model, int]:
         """The shard holding member ``m`` and its index there."""
@@ -255,7 +265,7 @@ class CellResult:
         (slice m of every variable), e.g. for :mod:`resnet_stability.analysis`."""
         plan = self.plans[m]
         shard, index = self._locate(m)
-        standalone = build_model(**self.build_args, h=plan.h, seed=plan.seed)
+        standalone = build_model(**self.build_args, h=plan.h * self.step_scale, seed=plan.seed)
         for target, source in zip(standalone.variables, shard.variables):
             target.assign(source.numpy()[index])
         return standalone
@@ -278,7 +288,8 @@ class CellResult:
         if len(self.shards) == 1:
             return self.shards[0]
         plans = self.plans
-        model = build_model(**self.build_args, h=[p.h for p in plans], members=len(plans), seed=[p.seed for p in plans])
+        steps = [p.h * self.step_scale for p in plans]
+        model = build_model(**self.build_args, h=steps, members=len(plans), seed=[p.seed for p in plans])
         for target, *sources in zip(model.variables, *(shard.variables for shard in self.shards)):
             target.assign(np.concatenate([source.numpy() for source in sources]))
         return model
@@ -294,6 +305,7 @@ def train_cell(
     shards: int | None = None,
     on_epoch_end: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
     plans: list[MemberPlan] | None = None,
+    stability: bool = True,
 ) -> CellResult:
     """Train all members of the (``spec.dataset``, ``block``) cell at once.
 
@@ -301,7 +313,10 @@ def train_cell(
     the number of members models the cell is split into (default
     :func:`shard_count` for ``device``). ``on_epoch_end(epoch, mean_loss_per_member,
     alive)`` is called after each epoch (progress display). ``plans`` overrides
-    :func:`plan_members` (tests).
+    :func:`plan_members` (tests). ``stability`` computes each member's Prop. 1 statistic
+    (:func:`member_stability`) on the network its accuracies score (a diverged member:
+    the diverged network); it reads the trained weights only, and its time is kept out of
+    ``seconds``.
     """
     plans = plan_members(dataset, spec, block) if plans is None else plans
     members = len(plans)
@@ -320,24 +335,36 @@ def train_cell(
         def gather(idx):
             return (tf.gather(features, idx) - mean) / scale, tf.gather(labels, idx)
 
-        train_step = MembersTrainStep(models, lambda: make_optimizer(spec.optimizer, spec.lr), gather, xla)
-
         order = BatchOrder(plans)
 
         def epoch_batches(epoch):  # batch s: rows s*batch_size ... of this epoch's order
             rows = order.next_epoch().astype(np.int32)
             return (rows[start : start + spec.batch_size] for start in range(0, len(rows), spec.batch_size))
 
-        final_loss, diverged_epoch = run_epochs(train_step, spec.epochs, epoch_batches, on_epoch_end)
+        def train_and_score(models, alive, level=0):  # epochs reported counted over all levels
+            train_step = MembersTrainStep(models, lambda: make_optimizer(spec.optimizer, spec.lr), gather, xla)
+            if alive is not None:
+                train_step.set_alive(alive)
+            report = offset_epochs(on_epoch_end, level * spec.epochs)
+            final_loss, diverged_epoch = run_epochs(train_step, spec.epochs, epoch_batches, report)
+            scores, last_finite = score_trained(models, train_step, gather, plans, spec, block)
+            return train_step, final_loss, diverged_epoch, scores, last_finite
 
-        scores = score_members(members_predictor(models), gather, plans, spec, block)
-        last_finite = scores["test"]
+        if spec.levels == 1:
+            train_step, final_loss, diverged_epoch, scores, last_finite = train_and_score(models, None)
+            level_accuracy = None
+        else:
+            models, train_step, final_loss, diverged_epoch, scores, last_finite, level_accuracy = train_levels(
+                models, train_and_score, spec
+            )
         diverged = ~train_step.alive()
-        if diverged.any():  # score the diverged networks (experiment.DIVERGED_RULE), then keep the last finite weights
+        if diverged.any():  # the statistic is taken on the diverged networks, as they are scored
             train_step.load_diverged()
-            scores = score_members(members_predictor(models), gather, plans, spec, block)
-            train_step.write_back()
         seconds = time.perf_counter() - started
+        euler = member_stability(models, gather, plans, block) if stability else (None, None, float("nan"))
+        if diverged.any():
+            train_step.write_back()
+        build_args["depth"] = spec.depth * 2 ** (spec.levels - 1)  # the trained networks' depth
     return CellResult(
         plans=plans,
         test_accuracy=scores["test"],
@@ -352,7 +379,107 @@ def train_cell(
         build_args=build_args,
         test_accuracy_last_finite=last_finite,
         test_majority_rate=np.array([majority_rate(dataset.y[p.test_idx]) for p in plans]),
+        euler_max=euler[0],
+        euler_stable_share=euler[1],
+        stability_seconds=euler[2],
+        level_accuracy=level_accuracy,
+        step_scale=0.5 ** (spec.levels - 1),
     )
+
+
+def score_trained(models, train_step: MembersTrainStep, gather, plans, spec: ExperimentSpec, block: str):
+    """``(scores, last_finite)`` after training: :func:`score_members` by the rule of
+    ``experiment.DIVERGED_RULE`` (a diverged member scored as the network its diverging
+    step produced) and the test accuracy of every member's last finite weights. The
+    models hold the last finite weights again when it returns."""
+    scores = score_members(members_predictor(models), gather, plans, spec, block)
+    last_finite = scores["test"]
+    if not train_step.alive().all():
+        train_step.load_diverged()
+        scores = score_members(members_predictor(models), gather, plans, spec, block)
+        train_step.write_back()
+    return scores, last_finite
+
+
+def offset_epochs(on_epoch_end, offset: int):
+    """``on_epoch_end(epoch, ...)`` called with ``epoch + offset`` (None stays None)."""
+    if on_epoch_end is None or not offset:
+        return on_epoch_end
+    return lambda epoch, losses, alive: on_epoch_end(epoch + offset, losses, alive)
+
+
+def merge_scores(old, new, take: np.ndarray):
+    """Per member, ``new`` where ``take`` (M,) else ``old``, through nested score dicts."""
+    if isinstance(new, dict):
+        return {key: merge_scores(old[key], value, take) for key, value in new.items()}
+    return np.where(take, new, old)
+
+
+def train_levels(models, train_and_score, spec: ExperimentSpec):
+    """Multi-level training (:mod:`resnet_stability.multilevel`): ``spec.levels`` rounds
+    of ``spec.epochs`` epochs; after each but the last, every members model is prolonged
+    (depth ×2, h/2, children start as their parent block). ``train_and_score(models,
+    alive, level)`` trains level ``level`` + 1 and scores it (``alive``: members still
+    training; None at level 1).
+
+    A member that diverges at level ℓ stays dead afterwards (its last finite weights
+    are prolonged but never trained again): its row's scores, last-finite accuracy and
+    loss are level ℓ's, its ``diverged_epoch`` counts epochs over all levels
+    ((ℓ − 1)·epochs + the epoch within level ℓ). Returns ``(models, train_step,
+    final_loss, diverged_epoch, scores, last_finite, level_accuracy)``, the last an
+    (M, levels) array of test accuracy after each level (NaN after a member's level of
+    divergence)."""
+    from resnet_stability.multilevel import prolong
+
+    alive = None
+    level_accuracy = []
+    for level in range(spec.levels):
+        if level:
+            models = [prolong(model) for model in models]
+        train_step, loss, epochs_now, scores_now, finite_now = train_and_score(models, alive, level)
+        if alive is None:  # level 1
+            final_loss, diverged_epoch, scores, last_finite = loss, epochs_now, scores_now, finite_now
+        else:
+            final_loss = np.where(alive, loss, final_loss)
+            diverged_epoch = np.where(alive & (epochs_now > 0), epochs_now + level * spec.epochs, diverged_epoch)
+            scores = merge_scores(scores, scores_now, alive)
+            last_finite = np.where(alive, finite_now, last_finite)
+        level_accuracy.append(np.where(alive if alive is not None else True, scores_now["test"], np.nan))
+        alive = train_step.alive()
+    return models, train_step, final_loss, diverged_epoch, scores, last_finite, np.stack(level_accuracy, axis=1)
+
+
+def stability_rows(plan: MemberPlan, size: int = STABILITY_SAMPLE) -> np.ndarray:
+    """The test rows at which member ``plan``'s Prop. 1 statistic is taken: ``size`` of
+    its own test rows (all of them if it has fewer), drawn without replacement by
+    ``numpy.random.default_rng(derive_seed(plan.seed, "stability"))`` and kept in
+    dataset order, so the sample depends only on the member."""
+    count = min(int(size), len(plan.test_idx))
+    rng = np.random.default_rng(derive_seed(plan.seed, "stability"))
+    return plan.test_idx[np.sort(rng.choice(len(plan.test_idx), size=count, replace=False))]
+
+
+def member_stability(shards, gather, plans: list[MemberPlan], block: str, size: int = STABILITY_SAMPLE):
+    """``(euler_max, euler_stable_share, seconds)`` of every member (arrays (M,)), from the
+    weights the ``shards`` hold now (:mod:`resnet_stability.analysis.members_spectra`):
+    the largest |1 + hλ| over blocks, sample inputs (:func:`stability_rows`, standardised
+    by ``gather``) and eigenvalues λ of the block's field Jacobian, and the share of
+    blocks where it is <= 1 + 1e-6. Blocks that are not forward Euler (rk4, lm, zeros,
+    multistep), whose stability region is not |1 + hλ| <= 1, give NaN."""
+    from resnet_stability.layers import BLOCKS
+
+    started = time.perf_counter()
+    members = len(plans)
+    if not is_euler_block(BLOCKS[block]):
+        return np.full(members, np.nan), np.full(members, np.nan), 0.0
+    size = min([size] + [len(p.test_idx) for p in plans])
+    x, _ = gather(np.stack([stability_rows(p, size) for p in plans], axis=1).astype(np.int32))
+    bounds = np.cumsum([0] + [int(shard.output_shape[1]) for shard in shards])
+    factors = np.concatenate(
+        [members_euler_factors(shard, x[:, lo:hi]) for shard, lo, hi in zip(shards, bounds, bounds[1:])]
+    )
+    euler_max, share = euler_summary(factors)
+    return euler_max, share, time.perf_counter() - started
 
 
 def majority_rate(labels: np.ndarray) -> float:
@@ -408,7 +535,15 @@ def evaluate_accuracy(predict, gather, rows: np.ndarray, perturb=None) -> np.nda
 def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: str) -> pd.DataFrame:
     """The tidy table rows of one cell: one row per member. With learned step sizes
     (``spec.learn_h``) a ``learned_h`` column holds the JSON list of the member's trained
-    h per block; without, there is no such column (tables of fixed-h sweeps unchanged)."""
+    h per block; without, there is no such column (tables of fixed-h sweeps unchanged).
+    Where the cell computed the Prop. 1 statistic (:func:`member_stability`), columns
+    ``euler_max``, ``euler_stable_share`` and ``stability_seconds`` (its time for the
+    whole cell) follow; every other column is as without it. Multi-level training
+    (``spec.levels`` > 1) adds ``levels`` and ``level_accuracy``, the JSON list of the
+    member's test accuracy after each level (null after the level it diverged in); the
+    row's ``test_accuracy`` is the final level's (the divergence level's for a member
+    that diverged), ``depth`` stays the level-1 depth (the final networks have
+    depth·2^(levels−1) blocks of step h/2^(levels−1))."""
     rows = []
     members = len(result.plans)
     learned = result.learned_steps()
@@ -451,6 +586,16 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
         )
         if learned is not None:
             rows[-1]["learned_h"] = json.dumps(learned[m].tolist())
+        if result.level_accuracy is not None:
+            rows[-1]["levels"] = spec.levels
+            per_level = [None if np.isnan(a) else float(a) for a in result.level_accuracy[m]]
+            rows[-1]["level_accuracy"] = json.dumps(per_level)
+        if result.euler_max is not None:
+            rows[-1].update(
+                euler_max=float(result.euler_max[m]),
+                euler_stable_share=float(result.euler_stable_share[m]),
+                stability_seconds=result.stability_seconds,
+            )
     return pd.DataFrame(rows)
 
 

@@ -121,6 +121,7 @@ class ExperimentSpec:
     chunk_rows: int = 1_000_000  # rows per chunk when streaming
     learn_h: bool = False  # train each block's h too, starting from the grid's h (layers.blocks)
     h_max: float = 1.0  # with learn_h: the learned h stays in (0, h_max]; every grid h <= h_max
+    levels: int = 1  # multi-level training: train, prolong to twice the depth at h/2, train again (multilevel)
 
     def __post_init__(self):
         object.__setattr__(self, "blocks", tuple(self.blocks))
@@ -194,6 +195,7 @@ class ExperimentSpec:
         if isinstance(self.chunk_rows, bool) or not isinstance(self.chunk_rows, int) or self.chunk_rows < 1:
             raise ValueError(f"chunk_rows must be an integer >= 1, got {self.chunk_rows!r}")
         self.validate_learn_h()
+        self.validate_levels()
         if self.dataset in UCI_DATASETS and self.inputs not in INPUTS:
             raise ValueError(f"inputs must be one of {', '.join(INPUTS)} for {self.dataset}, got {self.inputs!r}")
         if self.dataset not in UCI_DATASETS and self.inputs is not None:
@@ -214,6 +216,24 @@ class ExperimentSpec:
         if self.learn_h:
             for block in self.blocks:
                 BLOCKS[block].check_learn_h(True)
+
+    def validate_levels(self) -> None:
+        """levels an integer >= 1; levels > 1 needs one-step blocks and in-memory data."""
+        from resnet_stability.layers import BLOCKS
+        from resnet_stability.layers.multistep import MultistepBlock
+
+        if isinstance(self.levels, bool) or not isinstance(self.levels, int) or self.levels < 1:
+            raise ValueError(f"levels must be an integer >= 1, got {self.levels!r}")
+        if self.levels == 1:
+            return
+        multistep = [block for block in self.blocks if issubclass(BLOCKS[block], MultistepBlock)]
+        if multistep:
+            raise ValueError(
+                f"levels > 1 needs one-step blocks (residual, shrinkage, batchnorm, rk4); {', '.join(multistep)} "
+                "is multistep and cannot be prolonged"
+            )
+        if self.stream:
+            raise ValueError("levels > 1 is not available with streaming (--stream); train in memory")
 
     @property
     def members_per_cell(self) -> int:
@@ -237,6 +257,8 @@ class ExperimentSpec:
         if not self.learn_h:  # fixed steps: h_max means nothing, and earlier cells keep their hashes
             config.pop("learn_h")
             config.pop("h_max")
+        if self.levels == 1:  # one level is plain training: earlier cells keep their hashes
+            config.pop("levels")
         return config
 
     def cell_hash(self, block: str) -> str:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from resnet_stability.results import aggregate, learned_h_table
+from resnet_stability.results import aggregate, learned_h_table, level_accuracy_table
 from resnet_stability.store import atomic_path
 
 
@@ -95,6 +96,13 @@ def _panels_per_block(table):
     return fig, panels
 
 
+def _long_panels(long, missing: str):
+    """:func:`_panels_per_block` of a long-form table; ValueError ``missing`` if it is empty."""
+    if long.empty:
+        raise ValueError(missing)
+    return _panels_per_block(long)
+
+
 def plot_noise_robustness(noise_table, path_stem, title_note: str = "", panel_notes: dict | None = None) -> list[Path]:
     """Test accuracy against noise level, mean ± std over h and trials, one line per block,
     one panel per noise kind (per dataset, stacked). Writes ``<stem>.png`` and ``.pdf``.
@@ -149,10 +157,8 @@ def plot_learned_h(table, path_stem, title_note: str = "", panel_notes: dict | N
     Reads the ``learned_h`` column of a results table (:func:`~resnet_stability.results.learned_h_table`).
     Writes ``<stem>.png`` and ``.pdf``."""
     panel_notes = panel_notes or {}
-    long = learned_h_table(table)
-    if long.empty:
-        raise ValueError("no learned step sizes in the table: the sweep ran without --learn-h")
-    fig, panels = _panels_per_block(long)
+    missing = "no learned step sizes in the table: the sweep ran without --learn-h"
+    fig, panels = _long_panels(learned_h_table(table), missing)
     for ax, dataset, block, rows, colours in panels:
         for h, per_h in rows.groupby("h"):
             mean = per_h.groupby("block_index")["learned_h"].mean()
@@ -164,3 +170,96 @@ def plot_learned_h(table, path_stem, title_note: str = "", panel_notes: dict | N
                f"{panel_notes.get(dataset, '')}", "block index (depth)", "learned h", legend_columns=2)
     fig.tight_layout()
     return _save(fig, path_stem)
+
+
+def plot_accuracy_by_level(table, path_stem, title_note: str = "", panel_notes: dict | None = None) -> list[Path]:
+    """Multi-level training (sweeps with ``--levels`` > 1): test accuracy after each
+    level (level ℓ: depth D·2^(ℓ−1), step h/2^(ℓ−1)), mean ± std over trials (members
+    still training), one line per level-1 h in one panel per (dataset, block). Reads the
+    ``level_accuracy`` column (:func:`~resnet_stability.results.level_accuracy_table`).
+    Writes ``<stem>.png`` and ``.pdf``."""
+    panel_notes = panel_notes or {}
+    missing = "no per-level accuracy in the table: the sweep ran without --levels > 1"
+    fig, panels = _long_panels(level_accuracy_table(table), missing)
+    for ax, dataset, block, rows, colours in panels:
+        for h, per_h in rows.groupby("h"):
+            stats = per_h.groupby("level")["accuracy"].agg(["mean", "std"]).reset_index()
+            ax.errorbar(stats["level"], stats["mean"], yerr=stats["std"].fillna(0.0), marker="o", capsize=2,
+                        color=colours[h], label=f"h={h:g}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _label(ax, f"{dataset} × {block}{title_note}{panel_notes.get(dataset, '')}",
+               "level (depth ×2, h/2 per level)", "test accuracy", legend_columns=2)
+    fig.tight_layout()
+    return _save(fig, path_stem)
+
+
+STABILITY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+
+
+def plot_stability_vs_accuracy(table, correlations, path_stem, title_note: str = "",
+                               panel_notes: dict | None = None) -> list[Path]:
+    """Test accuracy against the Prop. 1 statistic ``euler_max`` (max |1 + hλ|; log
+    scale where it spans more than a factor 15), one point per member, one panel per dataset: colour by block, marker by h,
+    a dotted line at 1 (Euler stable to its left). Members whose statistic is +inf
+    (diverged networks with non-finite Jacobians) are drawn at the right edge as open
+    markers; NaN (blocks the statistic does not apply to) are left out and counted in the
+    title. The title gives Spearman's ρ over all of the panel's members with its 95%
+    bootstrap interval from ``correlations`` (:func:`~resnet_stability.correlation.stability_correlations`).
+    Writes ``<stem>.png`` and ``.pdf``."""
+    missing = [c for c in ("dataset", "block", "h", "euler_max", "test_accuracy") if c not in table.columns]
+    if missing:
+        raise ValueError(f"the table lacks the column(s) {', '.join(missing)}: it has no stability statistic")
+    panel_notes = panel_notes or {}
+    datasets = list(dict.fromkeys(table["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.4 * len(datasets), 4.4), squeeze=False)
+    colours = {block: f"C{k}" for k, block in enumerate(dict.fromkeys(table["block"]))}
+    markers = {h: STABILITY_MARKERS[k % len(STABILITY_MARKERS)] for k, h in enumerate(sorted(table["h"].unique()))}
+    for ax, dataset in zip(axes[0], datasets):
+        rows = table[table["dataset"] == dataset]
+        known = rows[rows["euler_max"].notna()]
+        finite = known[np.isfinite(known["euler_max"])]
+        edge = float(finite["euler_max"].max()) * 1.5 if len(finite) else 10.0
+        for (block, h), group in known.groupby(["block", "h"], sort=False):
+            stat = group["euler_max"].to_numpy(dtype=float)
+            inf = np.isinf(stat)
+            ax.scatter(stat[~inf], group["test_accuracy"][~inf], color=colours[block], marker=markers[h], s=22,
+                       alpha=0.75, linewidths=0)
+            if inf.any():
+                ax.scatter(np.full(inf.sum(), edge), group["test_accuracy"][inf], facecolors="none",
+                           edgecolors=colours[block], marker=markers[h], s=30)
+        ax.axvline(1.0, color="0.4", ls=":", lw=1)
+        if len(finite) and edge / max(float(finite["euler_max"].min()), 1e-12) > 15:  # wide range: log scale
+            ax.set_xscale("log")
+        _stability_legend(ax, colours, markers)
+        ax.set_title(_stability_title(dataset, correlations, rows, known, edge) + title_note
+                     + panel_notes.get(dataset, ""), fontsize=9)
+        ax.set_xlabel("euler_max: max |1 + hλ| over blocks and sample test inputs (Prop. 1)")
+        ax.set_ylabel("test accuracy")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path_stem)
+
+
+def _stability_legend(ax, colours, markers):
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, marker="o", ls="", label=b) for b, c in colours.items()]
+    handles += [Line2D([], [], color="0.3", marker=m, ls="", label=f"h={h:g}") for h, m in markers.items()]
+    ax.legend(handles=handles, fontsize=7, ncol=2)
+
+
+def _stability_title(dataset, correlations, rows, known, edge) -> str:
+    line = correlations[(correlations["dataset"] == dataset) & (correlations["block"] == "all")
+                        & (correlations["members"] == "all")] if correlations is not None and len(correlations) else []
+    if len(line):
+        c = line.iloc[0]
+        rho = "ρ n/a" if pd.isna(c["spearman"]) else f"Spearman ρ = {c['spearman']:.2f} [{c['ci_low']:.2f}, {c['ci_high']:.2f}]"
+    else:
+        rho = "ρ n/a"
+    notes = []
+    inf = int(np.isinf(known["euler_max"]).sum())
+    if inf:
+        notes.append(f"{inf} infinite at x={edge:.3g} (open)")
+    if len(rows) > len(known):
+        notes.append(f"{len(rows) - len(known)} without the statistic")
+    return f"{dataset}: {rho}, n = {len(known)}" + (f"\n({'; '.join(notes)})" if notes else "")

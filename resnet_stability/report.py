@@ -14,7 +14,8 @@ Contents: every figure (``*.png`` at the top level of the folder and one level d
 the mean ± std test accuracy per dataset × block × h (:func:`resnet_stability.results.aggregate`)
 with diverged counts, the best h per dataset × block highlighted; the summary lines
 (:func:`resnet_stability.results.summary_lines`); if present, the noise-robustness table
-(``noise_robustness.csv``) and the accuracy-over-time table (``accuracy_over_time.csv``);
+(``noise_robustness.csv``), the accuracy-over-time table (``accuracy_over_time.csv``) and
+the stability-against-accuracy correlations (``stability_correlation.csv``);
 the configuration (``spec.json``) and device; the software versions and the generation time.
 
 The report only reads the folder (it imports neither TensorFlow nor Keras), so it is quick
@@ -37,6 +38,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from resnet_stability.correlation import CORRELATION_COLUMNS
 from resnet_stability.results import aggregate, format_mean_std, summary_lines
 from resnet_stability.store import atomic_write_text
 
@@ -47,10 +49,12 @@ RESULTS_CSV = "results.csv"
 SPEC_JSON = "spec.json"
 NOISE_CSV = "noise_robustness.csv"
 TIME_CSV = "accuracy_over_time.csv"
+STABILITY_CSV = "stability_correlation.csv"
 
 RESULTS_COLUMNS = ("dataset", "block", "h", "test_accuracy", "train_accuracy", "diverged")
 NOISE_COLUMNS = ("dataset", "block", "h", "trial", "noise", "level", "accuracy")
 TIME_COLUMNS = ("dataset", "block", "h", "trial", "window", "window_start", "window_end", "accuracy")
+STABILITY_COLUMNS = tuple(CORRELATION_COLUMNS)
 
 #: The per-h noise table is shown only up to this many rows (else: see the CSV).
 NOISE_PER_H_MAX_ROWS = 60
@@ -67,6 +71,14 @@ TIME_TEXT = (
     "window_start to window_end; a falling accuracy over the windows shows how a network "
     "trained on earlier data copes with later data. Mean ± std over trials per dataset × "
     "block × h × window."
+)
+STABILITY_TEXT = (
+    "Spearman's rank correlation ρ, over the trained networks, of the Prop. 1 statistic euler_max "
+    "(max |1 + hλ| over blocks and 64 test inputs, λ the eigenvalues of a block's field Jacobian) "
+    "with test accuracy, with a 95% percentile bootstrap interval over networks (10 000 resamples, "
+    "seed 0). The paper's thesis predicts ρ < 0. block 'all': every block of the dataset together; "
+    "members 'not_diverged': without diverged networks; n_inf: networks whose statistic is infinite "
+    "(diverged, non-finite Jacobian). See stability_vs_accuracy.png."
 )
 
 VERSION_PACKAGES = (("TensorFlow", "tensorflow"), ("Keras", "keras"), ("numpy", "numpy"), ("pandas", "pandas"))
@@ -295,6 +307,16 @@ def noise_tables(noise: pd.DataFrame) -> tuple[Table, Table | None]:
     return table, table_h
 
 
+def stability_table(correlations: pd.DataFrame) -> Table:
+    """ρ [2.5%, 97.5%] per dataset × block × members subset (``stability_correlation.csv``)."""
+    def interval(r):
+        return "n/a" if pd.isna(r.spearman) else f"{r.spearman:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+
+    header = ["dataset", "block", "members", "n", "infinite", "Spearman ρ [95% CI]"]
+    rows = ([r.dataset, r.block, r.members, int(r.n), int(r.n_inf), interval(r)] for r in correlations.itertuples())
+    return Table(header, rows, text_columns={"dataset", "block", "members"})
+
+
 def time_table(over_time: pd.DataFrame) -> Table:
     keys = ["dataset", "block", "h", "window"]
     stats = mean_std(over_time, keys)
@@ -340,6 +362,8 @@ def write_report(results_dir, out=None) -> tuple[Path, Path]:
     table = _read_csv(folder / RESULTS_CSV, RESULTS_COLUMNS)
     noise = _read_csv(folder / NOISE_CSV, NOISE_COLUMNS, allow_empty=True) if (folder / NOISE_CSV).is_file() else None
     over_time = _read_csv(folder / TIME_CSV, TIME_COLUMNS, allow_empty=True) if (folder / TIME_CSV).is_file() else None
+    stability = (_read_csv(folder / STABILITY_CSV, STABILITY_COLUMNS, allow_empty=True)
+                 if (folder / STABILITY_CSV).is_file() else None)
     spec = _read_spec(folder)
 
     accuracy, best_rows = accuracy_table(table)
@@ -371,6 +395,7 @@ def write_report(results_dir, out=None) -> tuple[Path, Path]:
         "summary": lines,
         "noise": noise_parts,
         "time": time_part,
+        "stability": stability_table(stability) if stability is not None and not stability.empty else None,
         "spec_text": spec_text,
         "spec_device": spec_device,
         "devices": devices,
@@ -410,6 +435,8 @@ def _render_html(title: str, folder: Path, s: dict) -> str:
         toc.append(("noise", "Noise robustness"))
     if s["time"] is not None:
         toc.append(("time", "Accuracy over time"))
+    if s["stability"] is not None:
+        toc.append(("stability", "Stability and accuracy"))
     toc += [("configuration", "Configuration"), ("versions", "Software versions")]
     parts.append("<nav><ul>" + "".join(f'<li><a href="#{a}">{e(t)}</a></li>' for a, t in toc) + "</ul></nav>")
 
@@ -451,6 +478,11 @@ def _render_html(title: str, folder: Path, s: dict) -> str:
         parts.append('<h2 id="time">Accuracy over time</h2>')
         parts.append(f"<p>{e(TIME_TEXT)}</p>")
         parts.append(s["time"].html())
+
+    if s["stability"] is not None:
+        parts.append('<h2 id="stability">Stability and accuracy</h2>')
+        parts.append(f"<p>{e(STABILITY_TEXT)}</p>")
+        parts.append(s["stability"].html())
 
     parts.append('<h2 id="configuration">Configuration</h2>')
     parts.append(f"<p>Device (spec.json): <code>{e(str(s['spec_device'] or 'not recorded'))}</code></p>")
@@ -505,6 +537,8 @@ def _render_markdown(title: str, folder: Path, md_path: Path, s: dict) -> str:
             parts += ["", f"The per-h table is long; see {NOISE_CSV}."]
     if s["time"] is not None:
         parts += ["", "## Accuracy over time", "", TIME_TEXT, "", s["time"].markdown()]
+    if s["stability"] is not None:
+        parts += ["", "## Stability and accuracy", "", STABILITY_TEXT, "", s["stability"].markdown()]
     parts += ["", "## Configuration", "", f"Device (spec.json): `{s['spec_device'] or 'not recorded'}`"]
     if s["devices"]:
         parts += ["", "Devices recorded in results.csv: " + ", ".join(f"`{d}`" for d in s["devices"])]

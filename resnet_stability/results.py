@@ -57,17 +57,34 @@ def _pm(row) -> str:
     return format_mean_std(row["mean"], row["std"], row["trials"])
 
 
+def json_list_table(table: pd.DataFrame, column: str, index: str, value: str, first: int = 0) -> pd.DataFrame:
+    """Rows whose ``column`` holds a JSON list, in long form: one row per member and list
+    entry, columns dataset, block, h, trial, ``index`` (``first`` for the first entry)
+    and ``value`` (a JSON null as NaN). Empty when no row has such a list."""
+    columns = ["dataset", "block", "h", "trial", index, value]
+    if column not in table.columns:
+        return pd.DataFrame(columns=columns)
+    rows = [
+        {"dataset": row.dataset, "block": row.block, "h": row.h, "trial": row.trial, index: first + position,
+         value: float("nan") if entry is None else entry}
+        for row in table[table[column].notna()].itertuples(index=False)
+        for position, entry in enumerate(json.loads(getattr(row, column)))
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def learned_h_table(table: pd.DataFrame) -> pd.DataFrame:
     """The learned step sizes of a results table (rows whose ``learned_h`` holds a JSON
     list, sweeps with ``--learn-h``) in long form: one row per member and block, columns
     dataset, block, h (the initial h), trial, block_index (0 = first block) and
     learned_h. Empty when no row learned its h."""
-    columns = ["dataset", "block", "h", "trial", "block_index", "learned_h"]
-    if "learned_h" not in table.columns:
-        return pd.DataFrame(columns=columns)
-    rows = [
-        dict(dataset=row.dataset, block=row.block, h=row.h, trial=row.trial, block_index=index, learned_h=value)
-        for row in table[table["learned_h"].notna()].itertuples(index=False)
-        for index, value in enumerate(json.loads(row.learned_h))
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return json_list_table(table, "learned_h", "block_index", "learned_h")
+
+
+def level_accuracy_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-level test accuracy of a results table (rows whose ``level_accuracy``
+    holds a JSON list, sweeps with ``--levels`` > 1) in long form: one row per member
+    and level, columns dataset, block, h (the level-1 h), trial, level (1 = the first,
+    depth D at h; level ℓ: depth D·2^(ℓ−1) at h/2^(ℓ−1)) and accuracy (NaN after the
+    level a member diverged in). Empty when no row has levels."""
+    return json_list_table(table, "level_accuracy", "level", "accuracy", first=1)

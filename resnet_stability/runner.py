@@ -67,7 +67,7 @@ def run_cell(
     dataset = None if spec.stream else load_spec_dataset(spec, source)  # streaming never loads the file
     callback = None
     if progress:
-        bar = EpochProgress(spec.epochs, spec.members_per_cell, stream=sys.stdout, label=f"{spec.dataset} × {block}")
+        bar = EpochProgress(spec.epochs * spec.levels, spec.members_per_cell, stream=sys.stdout, label=f"{spec.dataset} × {block}")
 
         def callback(epoch, losses, alive):
             bar.update(epoch, float(losses[alive].mean()) if alive.any() else float("nan"), int((~alive).sum()))

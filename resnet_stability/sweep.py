@@ -5,7 +5,11 @@ members model (:mod:`resnet_stability.engine`). Finished cells are saved as they
 finish; rerunning the same command resumes (:mod:`resnet_stability.schedule`). Outputs
 in ``--out`` (default ``results/<dataset>``, ``results/<dataset>-quick`` with
 ``--quick``): ``results.csv`` (one row per dataset × block × h × trial),
-``accuracy_vs_h.png``/``.pdf``, ``summary.txt``, ``spec.json``; with ``--learn-h``
+``accuracy_vs_h.png``/``.pdf``, ``summary.txt``, ``spec.json``,
+``stability_vs_accuracy.png``/``.pdf`` and ``stability_correlation.csv`` (each
+member's Prop. 1 statistic against its test accuracy, :mod:`resnet_stability.correlation`;
+with ``--noise`` / time windows also ``stability_noise_correlation.csv`` /
+``stability_time_correlation.csv``); with ``--learn-h``
 also ``learned_h.csv`` and ``learned_h.png``/``.pdf`` (each block's trained h). Bad
 inputs end with one line on stderr and exit code 2 (:mod:`resnet_stability.checks`).
 """
@@ -167,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
         "h (one-step blocks only); writes learned_h.png and each member's learned h per block")
     add("--h-max", type=_bounded(float, "--h-max", 0.0, float("inf")),
         help="with --learn-h: the largest h a block can learn (default 1.0); every --h value must be <= it")
+    add("--levels", type=_bounded(int, "--levels", 1),
+        help="multi-level training: train, prolong every network to twice the depth at h/2 (each block's weights "
+        "start both of its two children), train again, ... L levels of --epochs each (default 1: plain "
+        "training; one-step blocks only); writes accuracy_by_level.png and each member's level_accuracy")
     add("--executor", choices=EXECUTORS, default="inprocess", help="where cells run (default: inprocess; ray: one task per cell)")
     add("--address", help="Ray cluster address for --executor ray (default: start or join a local one)")
     add("--show-config", action="store_true", help="print the resolved configuration and exit")
@@ -176,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 OVERRIDES = (
     "blocks", "h_values", "trials", "depth", "width", "epochs", "batch_size", "lr", "optimizer", "test_size", "seed",
     "train_span", "test_span", "noise_levels", "noise_kinds", "data_path", "stream", "chunk_rows", "inputs",
-    "learn_h", "h_max",
+    "learn_h", "h_max", "levels",
 )
 SIMULATED_ROWS = {False: 20_000, True: 2_000}  # rows of the simulated Bitcoin file (full, --quick)
 
@@ -280,12 +288,13 @@ def run(args) -> int:
 
     from resnet_stability.data.bitcoin import is_synthetic
     from resnet_stability.plots import (
+        plot_accuracy_by_level,
         plot_accuracy_over_time,
         plot_accuracy_vs_h,
         plot_learned_h,
         plot_noise_robustness,
     )
-    from resnet_stability.results import aggregate, learned_h_table, summary_lines
+    from resnet_stability.results import aggregate, learned_h_table, level_accuracy_table, summary_lines
     from resnet_stability.schedule import run_pending_cells
     from resnet_stability.store import ResultsStore, atomic_write_text
 
@@ -335,17 +344,60 @@ def run(args) -> int:
         atomic_write_text(out / "noise_robustness.csv", noise.to_csv(index=False))
         written += [out / "noise_robustness.csv"]
         written += plot_noise_robustness(noise, out / "noise_robustness", title_note=note, panel_notes=panel_notes)
+    written += write_stability_outputs(table, out, note, panel_notes, noise, over_time)
     learned = learned_h_table(table)
     if len(learned):
         atomic_write_text(out / "learned_h.csv", learned.to_csv(index=False))
         written += [out / "learned_h.csv"]
         written += plot_learned_h(table, out / "learned_h", title_note=note, panel_notes=panel_notes)
+    by_level = level_accuracy_table(table)
+    if len(by_level):
+        atomic_write_text(out / "accuracy_by_level.csv", by_level.to_csv(index=False))
+        written += [out / "accuracy_by_level.csv"]
+        written += plot_accuracy_by_level(table, out / "accuracy_by_level", title_note=note, panel_notes=panel_notes)
     lines = summary_lines(table)
     atomic_write_text(out / "summary.txt", "\n".join(lines) + "\n")
     written.append(out / "summary.txt")
     print("\n".join(lines))
     print("wrote " + ", ".join(str(path) for path in written))
     return 0
+
+
+def write_stability_outputs(table, out: Path, note: str = "", panel_notes: dict | None = None,
+                            noise=None, over_time=None) -> list[Path]:
+    """``stability_correlation.csv`` (Spearman's ρ of ``euler_max`` against test accuracy,
+    per dataset and block, :func:`~resnet_stability.correlation.stability_correlations`)
+    and ``stability_vs_accuracy.png``/``.pdf``, where the table has the statistic for
+    some member, and :func:`write_stability_extras` for ``noise`` and ``over_time``;
+    else nothing."""
+    if "euler_max" not in table.columns or not table["euler_max"].notna().any():
+        return []
+    from resnet_stability.correlation import stability_correlations
+    from resnet_stability.plots import plot_stability_vs_accuracy
+    from resnet_stability.store import atomic_write_text
+
+    correlations = stability_correlations(table)
+    path = out / "stability_correlation.csv"
+    atomic_write_text(path, correlations.to_csv(index=False))
+    written = [path] + plot_stability_vs_accuracy(table, correlations, out / "stability_vs_accuracy",
+                                                  title_note=note, panel_notes=panel_notes)
+    return written + write_stability_extras(table, out, noise, over_time)
+
+
+def write_stability_extras(table, out: Path, noise=None, over_time=None) -> list[Path]:
+    """With noise scores: ``stability_noise_correlation.csv`` (ρ of ``euler_max`` against
+    the accuracy lost per noise kind and level); with time windows:
+    ``stability_time_correlation.csv`` (ρ against the accuracy on each window)."""
+    from resnet_stability.correlation import noise_loss_correlations, window_correlations
+    from resnet_stability.store import atomic_write_text
+
+    written = []
+    for frame, name, correlate in ((noise, "stability_noise_correlation.csv", noise_loss_correlations),
+                                   (over_time, "stability_time_correlation.csv", window_correlations)):
+        if frame is not None and len(frame):
+            atomic_write_text(out / name, correlate(table, frame).to_csv(index=False))
+            written.append(out / name)
+    return written
 
 
 def main(argv=None) -> int:

@@ -229,6 +229,13 @@ class MembersTrainStep:
         """(M,) bool: False for members that diverged."""
         return np.concatenate([shard.alive.numpy() for shard in self.shards])
 
+    def set_alive(self, alive) -> None:
+        """Set the (M,) ``alive`` flags, e.g. to start with members that diverged earlier
+        already dead (multi-level training): a dead member is never updated."""
+        alive = np.asarray(alive, dtype=bool)
+        for shard, lo, hi in zip(self.shards, self.bounds, self.bounds[1:]):
+            shard.alive.assign(alive[lo:hi])
+
     def write_back(self) -> None:
         """Copy the packed weights and statistics into the models' own variables (dead
         members: their last finite values)."""

@@ -8,7 +8,7 @@ import pytest
 from resnet_stability.executors import run_cells
 from resnet_stability.sweep import main
 
-TIMING = ["seconds", "cell_seconds"]
+TIMING = ["seconds", "cell_seconds", "stability_seconds"]
 
 
 def _square(x, offset=0):

@@ -30,7 +30,7 @@ RESULT_COLUMNS = {
     "dataset", "block", "h", "trial", "test_accuracy", "train_accuracy", "final_loss", "diverged",
     "epochs", "seconds", "seed", "depth", "width", "batch_size", "lr", "optimizer", "test_size", "device",
 }
-TIMING_COLUMNS = ["seconds", "cell_seconds"]
+TIMING_COLUMNS = ["seconds", "cell_seconds", "stability_seconds"]
 LOSS_ATOL = 1e-6
 
 

@@ -170,7 +170,7 @@ def jacobian_spectra(model, x, max_points: int | None = None) -> pd.DataFrame:
         jac = field_jacobian(block, states[index]).astype(np.float64)
         eigs = np.linalg.eigvals(jac)  # (n, width)
         n, width = eigs.shape
-        h = float(block.h)
+        h = float(block.step_size)  # the fixed h, or the learned one (learn_h)
         h_eigs = h * eigs
         frames.append(
             pd.DataFrame(

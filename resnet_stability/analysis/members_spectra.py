@@ -1,0 +1,134 @@
+"""The Prop. 1 statistic of every member of a members model at once.
+
+For member m, block i (field f_i, step h_{m,i}) and sample input p, let y_{m,i,p} be the
+state p reaches at block i and J = ∂f_i/∂y there. Then
+
+    F[m, i] = max over p and over the eigenvalues λ of J of |1 + h_{m,i} λ|,
+    euler_max[m] = max_i F[m, i],
+    euler_stable_share[m] = (1/depth) · #{i : F[m, i] <= 1 + tol}.
+
+F[m, i] is exactly :func:`~resnet_stability.analysis.spectra.euler_statistic`'s
+``max_euler_factor`` of block i of member m run standalone
+(``CellResult.member_model(m)``) on member m's inputs (tested): this module is the
+same computation with the members axis kept, so a cell of M networks costs one
+reverse pass per block instead of M standalone models (see README, cost).
+
+A Jacobian with a non-finite entry at some point (a diverged network whose state or
+weights overflowed) has no eigenvalues; its factor counts as +inf there (no finite
+bound on the amplification), so F, euler_max are +inf and the block is not stable.
+
+Scope: members models from :func:`resnet_stability.models.build_model` whose blocks are
+one-step forward-Euler blocks (``residual``, ``batchnorm``, ``shrinkage``); any other
+block (RK4, the multistep blocks) raises ValueError, because |1 + hλ| <= 1 is not its
+stability region (see :func:`is_euler_block`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Default tolerance of "stable": λ = 0 (inactive ReLUs) gives |1 + hλ| = 1 exactly,
+#: up to float rounding (as :func:`~resnet_stability.analysis.spectra.euler_statistic`).
+STABLE_TOL = 1e-6
+
+
+def is_euler_block(block_class) -> bool:
+    """True for one-step forward-Euler blocks (y + h f(y)), whose stability region is the
+    disc |1 + hλ| <= 1 of Prop. 1; False for RK4 and the multistep blocks."""
+    from resnet_stability.layers.integrators import forward_euler
+    from resnet_stability.layers.multistep import MultistepBlock
+
+    return block_class.integrator is forward_euler and not issubclass(block_class, MultistepBlock)
+
+
+def _blocks(model) -> list:
+    blocks = [layer for layer in model.layers if getattr(layer, "field", None) is not None]
+    for block in blocks:
+        if block.members is None:
+            raise ValueError(f"block {block.name!r} has no members axis; use analysis.spectra for a standalone model")
+        if not is_euler_block(type(block)):
+            raise ValueError(
+                f"block {block.name!r} ({type(block).__name__}) is not a forward-Euler block; "
+                "the Prop. 1 statistic |1 + hλ| applies to residual, batchnorm and shrinkage blocks only"
+            )
+    return blocks
+
+
+def members_block_states(model, x) -> list:
+    """States entering each block of a members model, members first: ``depth`` tensors
+    (M, n, width), for inputs ``x`` (n, M, input_dim) (member m's inputs in column m).
+
+    The stem, the layout swap and the blocks are called in order in inference mode
+    (``training=False``), as the model itself does; the head is not called.
+    """
+    import tensorflow as tf
+
+    blocks = _blocks(model)
+    state = tf.convert_to_tensor(x, dtype=model.compute_dtype)
+    states = []
+    for layer in model.layers[1:]:  # layers[0] is the input layer
+        if layer.name == "head":
+            break
+        if layer in blocks:
+            states.append(state)
+            state = layer(state, training=False)
+        else:  # the stem (MembersDense) or a MembersLayout swap
+            state = layer(state)
+    return states
+
+
+def members_field_jacobian(block, y):
+    """Jacobians ∂f/∂y of ``block.field`` for every member and point: y (M, n, w) ->
+    (M, n, w, w), entry [m, p, i, j] = ∂f_i/∂y_j of member m at its point p.
+
+    As :func:`~resnet_stability.analysis.spectra.field_jacobian`, one reverse pass over
+    the points repeated w times with unit cotangents e_i (rows of a field in inference
+    mode, and members, are independent, so this is exact)."""
+    import tensorflow as tf
+
+    y = tf.convert_to_tensor(y, dtype=block.compute_dtype)
+    members, n, width = (int(d) for d in y.shape)
+    repeated = tf.repeat(y, width, axis=1)  # row p * width + i is point p ...
+    cotangents = tf.tile(tf.eye(width, dtype=y.dtype)[None], [members, n, 1])  # ... paired with e_i
+    with tf.GradientTape() as tape:
+        tape.watch(repeated)
+        f = block.field(repeated, training=False)
+    rows = tape.gradient(f, repeated, output_gradients=cotangents)
+    return tf.reshape(rows, (members, n, width, width)).numpy()
+
+
+def max_euler_factors(jacobians: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """max over points and eigenvalues of |1 + h_m λ|: jacobians (M, n, w, w), h (M,) ->
+    (M,); eigenvalues by ``numpy.linalg.eigvals`` in float64. A matrix with a non-finite
+    entry gives +inf (module docstring)."""
+    jac = np.asarray(jacobians, dtype=np.float64)
+    finite = np.isfinite(jac).all(axis=(-2, -1))  # (M, n)
+    eigs = np.linalg.eigvals(np.where(finite[..., None, None], jac, 0.0))  # (M, n, w)
+    factors = np.abs(1.0 + np.asarray(h, dtype=np.float64).reshape(-1, 1, 1) * eigs).max(axis=-1)
+    return np.where(finite, factors, np.inf).max(axis=-1)
+
+
+def members_euler_factors(model, x) -> np.ndarray:
+    """F (M, depth): F[m, i] = max over the points of ``x`` (n, M, input_dim) and the
+    eigenvalues λ of block i's field Jacobian of |1 + h λ|, h member m's current step
+    in block i (the learned one where h is learned)."""
+    blocks = _blocks(model)
+    states = members_block_states(model, x)
+    columns = [
+        max_euler_factors(members_field_jacobian(block, state), np.broadcast_to(block.step_size, (block.members,)))
+        for block, state in zip(blocks, states)
+    ]
+    members = int(model.output_shape[1])
+    return np.stack(columns, axis=1) if columns else np.zeros((members, 0))
+
+
+def euler_summary(factors: np.ndarray, tol: float = STABLE_TOL) -> tuple[np.ndarray, np.ndarray]:
+    """(euler_max, euler_stable_share), each (M,), from F (M, depth): the largest factor
+    over blocks, and the share of blocks with F <= 1 + ``tol`` (NaN for depth 0)."""
+    factors = np.asarray(factors, dtype=np.float64)
+    if factors.ndim != 2:
+        raise ValueError(f"factors must have shape (members, depth), got {factors.shape}")
+    if factors.shape[1] == 0:
+        nan = np.full(factors.shape[0], np.nan)
+        return nan, nan.copy()
+    return factors.max(axis=1), (factors <= 1.0 + tol).mean(axis=1)

@@ -1,0 +1,286 @@
+"""Prolongation (resnet_stability.multilevel): depth D, step h -> depth 2D, step h/2."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from resnet_stability.layers.blocks import OneStepBlock
+from resnet_stability.models import build_model
+from resnet_stability.multilevel import model_blocks, prolong
+
+ONE_STEP = ["batchnorm", "residual", "rk4", "shrinkage"]
+
+
+def final_state(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """The state after the last block (before the head), batch first."""
+    last = model_blocks(model)[-1]
+    members = getattr(last, "members", None)
+    out = keras.Model(model.inputs[0], last.output)(x, training=False)
+    out = keras.ops.convert_to_numpy(out)
+    return out if members is None else np.swapaxes(out, 0, 1)
+
+
+def inputs(rng, members, n=16, dim=4):
+    shape = (n, dim) if members is None else (n, members, dim)
+    return rng.normal(size=shape)
+
+
+@pytest.mark.parametrize("block", ONE_STEP)
+def test_children_hold_the_parent_weights(block, members, rng, perturb_weights):
+    """Blocks 2i and 2i+1 hold exactly block i's weights (BN moving statistics too),
+    with h halved; stem and head are copied."""
+    h = 0.2 if members is None else [0.1, 0.2, 0.4]
+    parent = perturb_weights(build_model(4, 3, block=block, depth=3, width=5, h=h, members=members, seed=7))
+    child = prolong(parent)
+    assert len(model_blocks(child)) == 6 and child.name == f"{block}_depth6"
+    for i, block_layer in enumerate(model_blocks(parent)):
+        for c in (2 * i, 2 * i + 1):
+            new = child.get_layer(f"block_{c}")
+            assert isinstance(new, OneStepBlock) and new is not block_layer
+            np.testing.assert_array_equal(new.step_size, np.asarray(h) / 2)
+            for a, b in zip(new.weights, block_layer.weights, strict=True):
+                np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for name in ("stem", "head"):
+        for a, b in zip(child.get_layer(name).weights, parent.get_layer(name).weights, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    x = inputs(rng, members)
+    assert child(x).shape == parent(x).shape
+
+
+def test_learned_h_halves(members):
+    """learn_h: the child's θ' = logit(h/(2 h_max)), so both children start at h/2."""
+    h = 0.3 if members is None else [0.1, 0.3, 0.8]
+    parent = build_model(4, 3, depth=2, width=5, h=h, members=members, seed=3, learn_h=True, h_max=1.0)
+    parent.get_layer("block_1").h_logit.assign(parent.get_layer("block_1").h_logit.numpy() - 0.5)  # "trained"
+    child = prolong(parent)
+    for i, block in enumerate(model_blocks(parent)):
+        for c in (2 * i, 2 * i + 1):
+            new = child.get_layer(f"block_{c}")
+            assert new.learn_h and new.h_max == block.h_max
+            np.testing.assert_allclose(new.step_size, block.step_size / 2, rtol=1e-6)
+
+
+def test_two_half_steps_match_numpy(float64, rng):
+    """Parent residual block i and its two children against numpy:
+    z = y + (h/2) f(y), y' = z + (h/2) f(z), f(y) = K2ᵀ... in Keras's row layout:
+    f(y) = tanh(y K1 + b1) K2 + b2."""
+    h = 0.3
+    parent = build_model(3, 2, depth=1, h=h, seed=5, activation="tanh")
+    for variable in parent.get_layer("block_0").weights:
+        variable.assign(rng.normal(size=variable.shape))
+    k1, b1, k2, b2 = (w.numpy() for w in parent.get_layer("block_0").weights)
+
+    def f(y):
+        return np.tanh(y @ k1 + b1) @ k2 + b2
+
+    y = rng.normal(size=(5, 3))
+    z = y + h / 2 * f(y)
+    expected = z + h / 2 * f(z)
+    child = prolong(parent)
+    np.testing.assert_allclose(final_state(child, y), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(final_state(parent, y), y + h * f(y), rtol=1e-12, atol=1e-12)
+
+
+def prolongation_gap(model, x) -> float:
+    """max |state after the last block| difference between ``model`` and ``prolong(model)``."""
+    return float(np.max(np.abs(final_state(prolong(model), x) - final_state(model, x))))
+
+
+def test_gap_shrinks_quadratically_at_fixed_depth(float64, rng):
+    """Forward Euler, fixed D = 4, h = 0.2, 0.1, 0.05 (same weights: same seed).
+
+    One parent step y + h f(y) against two half steps:
+        z = y + (h/2) f(y),  z + (h/2) f(z) = y + h f(y) + (h/2)(f(z) − f(y))
+    and f(z) − f(y) = J f(y)·(h/2) f(y) + O(h²), so one block's gap is
+    (h²/4) J f f + O(h³). D blocks add D such gaps, each carried through the
+    remaining blocks by maps I + h J = I + O(h): the output gap is
+    ≈ D (h²/4)·|J f f| = O(h²) at fixed D. Halving h divides it by ≈ 4; smooth σ (tanh)
+    so J exists everywhere; asserted ratio in [3, 5]."""
+    x = inputs(rng, None)
+    gaps = [
+        prolongation_gap(build_model(4, 3, depth=4, h=h, seed=11, activation="tanh"), x) for h in (0.2, 0.1, 0.05)
+    ]
+    ratios = np.array(gaps[:-1]) / np.array(gaps[1:])
+    assert np.all((ratios > 3) & (ratios < 5)), (gaps, ratios)
+
+
+def test_gap_shrinks_linearly_at_fixed_time(float64, rng):
+    """Forward Euler on ONE ODE over fixed T = D·h = 0.8: the base network (D = 4,
+    h = 0.2) and its prolongations (D = 8, 16 at h = 0.1, 0.05) all integrate
+    y' = f(y, θ(t)) with the same piecewise-constant θ(t). prolong(model_k) −
+    model_k is the difference of two Euler solutions of that ODE with steps h_k and
+    h_k/2: global errors C·h_k + O(h_k²) and C·h_k/2 + O(h_k²), so the gap is
+    ≈ C·h_k/2 = O(h): it halves with h (T/h blocks, each with a local gap O(h²)).
+    Asserted ratio in [1.6, 2.4]."""
+    x = inputs(rng, None)
+    model = build_model(4, 3, depth=4, h=0.2, seed=11, activation="tanh")
+    gaps = []
+    for _ in range(3):
+        gaps.append(prolongation_gap(model, x))
+        model = prolong(model)
+    ratios = np.array(gaps[:-1]) / np.array(gaps[1:])
+    assert np.all((ratios > 1.6) & (ratios < 2.4)), (gaps, ratios)
+
+
+def test_members_prolong_like_standalone(float64, rng):
+    """Member m of the prolonged members model = the prolonged standalone member m."""
+    seeds, h = [1, 2, 3], [0.1, 0.2, 0.3]
+    together = prolong(build_model(4, 3, depth=2, width=5, h=h, members=3, seed=seeds))
+    x = inputs(rng, 3)
+    out = together(x).numpy()
+    for m in range(3):
+        alone = prolong(build_model(4, 3, depth=2, width=5, h=h[m], seed=seeds[m]))
+        np.testing.assert_allclose(out[:, m], alone(x[:, m]).numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("block", ["lm", "zeros"])
+def test_multistep_refused(block):
+    with pytest.raises(ValueError, match="multistep blocks"):
+        prolong(build_model(4, 3, block=block, depth=3))
+
+
+# ----------------------------------------------------------------- the engine: --levels
+
+from resnet_stability import engine  # noqa: E402
+from resnet_stability.experiment import resolve_spec  # noqa: E402
+from tests.test_engine import DIVERGE_SPEC, make_spec, members_input, wine95  # noqa: E402, F401
+
+
+def test_one_level_keeps_every_hash():
+    """levels = 1 is plain training: dropped from the cell config, hashes unchanged."""
+    assert resolve_spec("wine", {"levels": 1}).cell_hash("residual") == "54dc194b5da5"
+    assert "levels" not in resolve_spec("wine", {}).cell_config("residual")
+    two = resolve_spec("wine", {"levels": 2})
+    assert two.cell_config("residual")["levels"] == 2 and two.cell_hash("residual") != "54dc194b5da5"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"levels": 0}, r"^levels must be an integer >= 1, got 0$"),
+        ({"levels": 2, "blocks": ("residual", "lm")}, r"^levels > 1 needs one-step blocks"),
+    ],
+)
+def test_the_spec_refuses_bad_levels(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_spec("wine", overrides)
+
+
+def test_two_levels_train_then_prolong_then_train(wine95):
+    """Level 1 is exactly the one-level cell; level 2 trains depth 2D at h/2, and the
+    row's test accuracy is the last level's."""
+    one = engine.train_cell(wine95, make_spec(epochs=1), "residual", stability=False)
+    spec = make_spec(epochs=1, levels=2)
+    two = engine.train_cell(wine95, spec, "residual", stability=False)
+    assert two.level_accuracy.shape == (len(two.plans), 2)
+    np.testing.assert_array_equal(two.level_accuracy[:, 0], one.test_accuracy)
+    np.testing.assert_array_equal(two.level_accuracy[:, 1], two.test_accuracy)
+    blocks = model_blocks(two.shards[0])
+    assert len(blocks) == 2 * spec.depth
+    first_steps = np.concatenate([model_blocks(shard)[0].step_size for shard in two.shards])
+    np.testing.assert_allclose(first_steps, [p.h / 2 for p in two.plans])
+    # a standalone member network holds the trained depth-2D, h/2 member
+    x = members_input(wine95, two.plans, "test_idx")
+    together = two.model(x, training=False).numpy()
+    for m in (0, len(two.plans) - 1):
+        alone = two.member_model(m)
+        assert len(model_blocks(alone)) == 4
+        np.testing.assert_allclose(alone(x[:, m], training=False).numpy(), together[:, m], atol=1e-5)
+    rows = engine.cell_records(two, spec, "residual", "cpu")
+    assert (rows["levels"] == 2).all()
+    first = json.loads(rows["level_accuracy"][0])
+    assert first == pytest.approx(list(two.level_accuracy[0])) and rows["test_accuracy"][0] == first[-1]
+    assert "level_accuracy" not in engine.cell_records(one, make_spec(epochs=1), "residual", "cpu").columns
+
+
+def test_a_member_that_diverges_stays_dead_at_later_levels(wine95):
+    """h = 1000 diverges in level 1: its row is level 1's (as without levels), its
+    later level is null; the healthy members train on."""
+    settings = dict(DIVERGE_SPEC, epochs=1)
+    one = engine.train_cell(wine95, make_spec(**settings), "residual", stability=False)
+    two = engine.train_cell(wine95, make_spec(**settings, levels=2), "residual", stability=False)
+    big = np.array([p.h == 1000.0 for p in two.plans])
+    np.testing.assert_array_equal(two.diverged, big)
+    np.testing.assert_array_equal(two.diverged_epoch, one.diverged_epoch)
+    np.testing.assert_array_equal(two.test_accuracy[big], one.test_accuracy[big])
+    np.testing.assert_array_equal(two.test_accuracy_last_finite[big], one.test_accuracy_last_finite[big])
+    assert np.isnan(two.level_accuracy[big, 1]).all() and np.isfinite(two.level_accuracy[~big]).all()
+
+
+# --------------------------------------------------------------- the sweep and its figure
+
+
+def test_sweep_levels_flag(capsys):
+    from resnet_stability import sweep
+
+    assert sweep.main(["--dataset", "wine", "--levels", "2", "--blocks", "lm"]) == 2
+    assert "levels > 1 needs one-step blocks" in capsys.readouterr().err
+    assert sweep.main(["--dataset", "wine", "--levels", "3", "--show-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["experiments"][0]["levels"] == 3
+
+
+def test_a_quick_sweep_with_levels_writes_accuracy_by_level(tmp_path, capsys):
+    import pandas as pd
+
+    from resnet_stability import sweep
+
+    out = tmp_path / "levels"
+    argv = ["--dataset", "wine", "--quick", "--blocks", "residual", "--trials", "1", "--levels", "2"]
+    assert sweep.main([*argv, "--out", str(out)]) == 0
+    capsys.readouterr()
+    table = pd.read_csv(out / "results.csv")
+    per_level = np.array([json.loads(text) for text in table["level_accuracy"]])
+    assert per_level.shape == (len(table), 2)
+    np.testing.assert_array_equal(per_level[:, -1], table["test_accuracy"])
+    long = pd.read_csv(out / "accuracy_by_level.csv")
+    assert len(long) == per_level.size and sorted(long["level"].unique()) == [1, 2]
+    assert (out / "accuracy_by_level.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_level_accuracy_table_and_figure(tmp_path):
+    """Hand-made rows: one diverged at level 2 (null), one without levels (skipped)."""
+    import pandas as pd
+
+    from resnet_stability.plots import plot_accuracy_by_level
+    from resnet_stability.results import level_accuracy_table
+
+    table = pd.DataFrame(
+        [
+            dict(dataset="wine", block="residual", h=0.1, trial=0, level_accuracy=json.dumps([0.5, 0.7, 0.8])),
+            dict(dataset="wine", block="residual", h=0.5, trial=0, level_accuracy=json.dumps([0.4, None, None])),
+            dict(dataset="wine", block="shrinkage", h=0.1, trial=0, level_accuracy=None),
+        ]
+    )
+    long = level_accuracy_table(table)
+    assert list(long["level"]) == [1, 2, 3, 1, 2, 3]
+    assert list(long["accuracy"][:4]) == [0.5, 0.7, 0.8, 0.4] and long["accuracy"][4:].isna().all()
+    written = plot_accuracy_by_level(table, tmp_path / "by_level")
+    assert [p.suffix for p in written] == [".png", ".pdf"]
+    with pytest.raises(ValueError, match="without --levels"):
+        plot_accuracy_by_level(table.drop(columns="level_accuracy"), tmp_path / "none")
+
+
+def test_progress_counts_epochs_over_all_levels(wine95):
+    seen = []
+    engine.train_cell(
+        wine95, make_spec(epochs=2, levels=2), "residual", stability=False,
+        on_epoch_end=lambda epoch, losses, alive: seen.append(epoch),
+    )
+    assert seen == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("block, learn_h", [("batchnorm", False), ("residual", True)], ids=["batchnorm", "learn_h"])
+def test_levels_with_batchnorm_and_learned_h(wine95, block, learn_h):
+    """Batch-norm statistics and learned steps go through the prolongation and the
+    level-2 training (the learned h start at half the level-1 values)."""
+    spec = make_spec(blocks=(block,), epochs=1, levels=2, learn_h=learn_h)
+    result = engine.train_cell(wine95, spec, block)
+    assert np.isfinite(result.level_accuracy).all() and not result.diverged.any()
+    rows = engine.cell_records(result, spec, block, "cpu")
+    if learn_h:
+        assert result.learned_steps().shape == (len(result.plans), 2 * spec.depth)
+        assert len(json.loads(rows["learned_h"][0])) == 2 * spec.depth
