@@ -103,6 +103,13 @@ def _long_panels(long, missing: str):
     return _panels_per_block(long)
 
 
+def _mean_std_line(ax, rows, x: str, **style):
+    """One line of ``rows``' mean ± std (error bar) of ``accuracy`` per value of ``x``
+    (std undefined with one value: no bar)."""
+    stats = rows.groupby(x)["accuracy"].agg(["mean", "std"]).reset_index()
+    return ax.errorbar(stats[x], stats["mean"], yerr=stats["std"].fillna(0.0), **style)
+
+
 def plot_noise_robustness(noise_table, path_stem, title_note: str = "", panel_notes: dict | None = None) -> list[Path]:
     """Test accuracy against noise level, mean ± std over h and trials, one line per block,
     one panel per noise kind (per dataset, stacked). Writes ``<stem>.png`` and ``.pdf``.
@@ -117,9 +124,7 @@ def plot_noise_robustness(noise_table, path_stem, title_note: str = "", panel_no
             ax = axes[row][col]
             rows = noise_table[(noise_table["dataset"] == dataset) & (noise_table["noise"] == kind)]
             for block, per_block in rows.groupby("block", sort=False):
-                stats = per_block.groupby("level")["accuracy"].agg(["mean", "std"]).reset_index()
-                ax.errorbar(stats["level"], stats["mean"], yerr=stats["std"].fillna(0.0), marker="o",
-                            capsize=3, label=block)
+                _mean_std_line(ax, per_block, "level", marker="o", capsize=3, label=block)
             _label(ax, f"{dataset}: {kind} noise{title_note}{panel_notes.get(dataset, '')}",
                    "noise level (standardised units)", "test accuracy")
     fig.tight_layout()
@@ -136,9 +141,7 @@ def plot_accuracy_over_time(
     fig, panels = _panels_per_block(time_table)
     for ax, dataset, block, rows, colours in panels:
         for h, per_h in rows.groupby("h"):
-            stats = per_h.groupby("window")["accuracy"].agg(["mean", "std"]).reset_index()
-            ax.errorbar(stats["window"], stats["mean"], yerr=stats["std"].fillna(0.0), marker=".", capsize=2,
-                        color=colours[h], label=f"h={h:g}")
+            _mean_std_line(ax, per_h, "window", marker=".", capsize=2, color=colours[h], label=f"h={h:g}")
         _label(ax, f"{dataset} × {block}{title_note}{panel_notes.get(dataset, '')}", "test window (later →)",
                "accuracy", legend_columns=2)
     if windows_note:
@@ -183,9 +186,7 @@ def plot_accuracy_by_level(table, path_stem, title_note: str = "", panel_notes: 
     fig, panels = _long_panels(level_accuracy_table(table), missing)
     for ax, dataset, block, rows, colours in panels:
         for h, per_h in rows.groupby("h"):
-            stats = per_h.groupby("level")["accuracy"].agg(["mean", "std"]).reset_index()
-            ax.errorbar(stats["level"], stats["mean"], yerr=stats["std"].fillna(0.0), marker="o", capsize=2,
-                        color=colours[h], label=f"h={h:g}")
+            _mean_std_line(ax, per_h, "level", marker="o", capsize=2, color=colours[h], label=f"h={h:g}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         _label(ax, f"{dataset} × {block}{title_note}{panel_notes.get(dataset, '')}",
                "level (depth ×2, h/2 per level)", "test accuracy", legend_columns=2)

@@ -11,6 +11,9 @@ CSVs and compare (``tests/test_reproduction.py``). Nothing here imports TensorFl
 
 from __future__ import annotations
 
+import base64
+import html
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -275,10 +278,6 @@ def write_reproduction_html(root: Path = ROOT, out: Path | None = None) -> Path:
 def _inline(text: str, base: Path) -> str:
     """Inline Markdown of the subset :func:`render` writes: images (embedded), `code`,
     **bold**, _italic_ / *italic*; everything else escaped."""
-    import base64
-    import html
-    import re
-
     pieces, last = [], 0
     for match in re.finditer(r"!\[([^\]]*)\]\(([^)]+)\)", text):
         pieces.append(_emphasis(html.escape(text[last:match.start()])))
@@ -294,8 +293,6 @@ def _inline(text: str, base: Path) -> str:
 
 
 def _emphasis(escaped: str) -> str:
-    import re
-
     escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
     escaped = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
     escaped = re.sub(r"(?<![\w*])[_*]([^_*]+)[_*](?![\w*])", r"<em>\1</em>", escaped)
@@ -306,8 +303,6 @@ def markdown_to_html(text: str, base: Path) -> str:
     """HTML of the Markdown subset REPRODUCTION.md uses: ``#`` headings, pipe tables,
     ``-`` lists, fenced code, paragraphs and HTML comments (dropped); images relative to
     ``base`` are embedded."""
-    import html
-
     out, lines, i = [], text.splitlines(), 0
     while i < len(lines):
         line = lines[i]
