@@ -118,16 +118,23 @@ def with_statistic(table: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
     return outcomes.merge(table[columns], on=KEYS, how="inner", validate="many_to_one")
 
 
-def noise_loss_correlations(table: pd.DataFrame, noise: pd.DataFrame, n_boot: int = N_BOOT) -> pd.DataFrame:
-    """Spearman's ρ of ``euler_max`` against the accuracy lost under noise, clean
-    accuracy (level 0) minus accuracy at the level, per noise kind and level > 0
-    (columns ``noise``, ``level`` then :data:`CORRELATION_COLUMNS`). The thesis predicts
-    ρ > 0: more amplification, more accuracy lost."""
+def noise_losses(table: pd.DataFrame, noise: pd.DataFrame) -> pd.DataFrame:
+    """The noise table's rows at levels > 0 with each member's ``euler_max``,
+    ``diverged`` and ``accuracy_lost``: its clean accuracy (level 0, same kind) minus its
+    accuracy at the level."""
     merged = with_statistic(table, noise)
     clean = merged[merged["level"] == 0].set_index(KEYS + ["noise"])["accuracy"]
     merged = merged[merged["level"] > 0].copy()
     merged["accuracy_lost"] = clean.reindex(pd.MultiIndex.from_frame(merged[KEYS + ["noise"]])).to_numpy() - merged["accuracy"]
-    return _by(merged, ["noise", "level"], "accuracy_lost", n_boot)
+    return merged
+
+
+def noise_loss_correlations(table: pd.DataFrame, noise: pd.DataFrame, n_boot: int = N_BOOT) -> pd.DataFrame:
+    """Spearman's ρ of ``euler_max`` against the accuracy lost under noise
+    (:func:`noise_losses`), per noise kind and level > 0 (columns ``noise``, ``level``
+    then :data:`CORRELATION_COLUMNS`). The thesis predicts ρ > 0: more amplification,
+    more accuracy lost."""
+    return _by(noise_losses(table, noise), ["noise", "level"], "accuracy_lost", n_boot)
 
 
 def window_correlations(table: pd.DataFrame, over_time: pd.DataFrame, n_boot: int = N_BOOT) -> pd.DataFrame:

@@ -182,6 +182,7 @@ def build_members_shards(
         activation=spec.activation,
         learn_h=spec.learn_h,
         h_max=spec.h_max,
+        stability_penalty=spec.stability_penalty,
     )
     models = [
         build_model(**build_args, h=[p.h for p in part], members=len(part), seed=[p.seed for p in part])
@@ -321,6 +322,8 @@ def train_cell(
     plans = plan_members(dataset, spec, block) if plans is None else plans
     members = len(plans)
     shards = shard_count(device_kind(device), members) if shards is None else shards
+    if spec.stability_penalty and xla == "step":  # its eigen-decomposition has no XLA kernel
+        xla = "update"
     with tf.device(device) if device else contextlib.nullcontext():
         started = time.perf_counter()
         models, build_args = build_members_shards(
@@ -535,7 +538,8 @@ def evaluate_accuracy(predict, gather, rows: np.ndarray, perturb=None) -> np.nda
 def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: str) -> pd.DataFrame:
     """The tidy table rows of one cell: one row per member. With learned step sizes
     (``spec.learn_h``) a ``learned_h`` column holds the JSON list of the member's trained
-    h per block; without, there is no such column (tables of fixed-h sweeps unchanged).
+    h per block; without, there is no such column (tables of fixed-h sweeps unchanged),
+    and with the Euler-stability penalty a ``stability_penalty`` column holds its μ.
     Where the cell computed the Prop. 1 statistic (:func:`member_stability`), columns
     ``euler_max``, ``euler_stable_share`` and ``stability_seconds`` (its time for the
     whole cell) follow; every other column is as without it. Multi-level training
@@ -586,6 +590,8 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
         )
         if learned is not None:
             rows[-1]["learned_h"] = json.dumps(learned[m].tolist())
+        if spec.stability_penalty:
+            rows[-1]["stability_penalty"] = spec.stability_penalty
         if result.level_accuracy is not None:
             rows[-1]["levels"] = spec.levels
             per_level = [None if np.isnan(a) else float(a) for a in result.level_accuracy[m]]

@@ -122,6 +122,7 @@ class ExperimentSpec:
     learn_h: bool = False  # train each block's h too, starting from the grid's h (layers.blocks)
     h_max: float = 1.0  # with learn_h: the learned h stays in (0, h_max]; every grid h <= h_max
     levels: int = 1  # multi-level training: train, prolong to twice the depth at h/2, train again (multilevel)
+    stability_penalty: float = 0.0  # with learn_h: μ of the Euler-stability penalty (layers.euler_penalty); 0 = off
 
     def __post_init__(self):
         object.__setattr__(self, "blocks", tuple(self.blocks))
@@ -136,6 +137,8 @@ class ExperimentSpec:
             object.__setattr__(self, "test_size", None)
         if isinstance(self.h_max, int) and not isinstance(self.h_max, bool):  # 2 and 2.0: one hash
             object.__setattr__(self, "h_max", float(self.h_max))
+        if isinstance(self.stability_penalty, int) and not isinstance(self.stability_penalty, bool):
+            object.__setattr__(self, "stability_penalty", float(self.stability_penalty))
         self.validate()
 
     def validate(self) -> None:
@@ -206,16 +209,18 @@ class ExperimentSpec:
 
     def validate_learn_h(self) -> None:
         """learn_h a bool, h_max a finite number > 0; with learn_h, every grid h <= h_max
-        and every block one that can learn its h (the one-step blocks)."""
+        and every block one that can learn its h (the one-step blocks); stability_penalty
+        a finite number >= 0, > 0 only with learn_h and forward-Euler blocks."""
         from resnet_stability.layers import BLOCKS
         from resnet_stability.layers.members import validate_h_max
 
         if not isinstance(self.learn_h, bool):
             raise ValueError(f"learn_h must be True or False, got {self.learn_h!r}")
         validate_h_max(self.h_max, self.h_values if self.learn_h else ())
-        if self.learn_h:
-            for block in self.blocks:
+        for block in self.blocks:
+            if self.learn_h:
                 BLOCKS[block].check_learn_h(True)
+            BLOCKS[block].check_stability_penalty(self.stability_penalty, self.learn_h)
 
     def validate_levels(self) -> None:
         """levels an integer >= 1; levels > 1 needs one-step blocks and in-memory data."""
@@ -259,6 +264,8 @@ class ExperimentSpec:
             config.pop("h_max")
         if self.levels == 1:  # one level is plain training: earlier cells keep their hashes
             config.pop("levels")
+        if not self.stability_penalty:  # no penalty: earlier cells keep their hashes
+            config.pop("stability_penalty")
         return config
 
     def cell_hash(self, block: str) -> str:

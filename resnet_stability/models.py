@@ -39,6 +39,7 @@ def build_model(
     step_sizes=None,
     learn_h: bool = False,
     h_max: float = DEFAULT_H_MAX,
+    stability_penalty: float = 0.0,
     **block_kwargs,
 ) -> keras.Model:
     """Build stem -> ``depth`` blocks of type ``block`` -> softmax head.
@@ -68,7 +69,9 @@ def build_model(
     Learned step sizes: ``learn_h=True`` makes every block's h (per member) a trainable
     weight h = h_max·σ(θ) in (0, ``h_max``], starting at the given h
     (:mod:`resnet_stability.layers.blocks`); one-step blocks only (a multistep block
-    raises ValueError).
+    raises ValueError). ``stability_penalty`` μ > 0 (with ``learn_h``) adds each
+    block's Euler-stability penalty to the training loss
+    (:mod:`resnet_stability.layers.euler_penalty`).
     Extra keyword arguments go to every block (e.g. ``kernel_initializer``, ``lam``).
     """
     input_dim = _positive_int("input_dim", input_dim)
@@ -78,6 +81,8 @@ def build_model(
     members = validate_members(members)
     block_class = get_block(block)
     learn_h = block_class.check_learn_h(learn_h)
+    mu = block_class.check_stability_penalty(stability_penalty, learn_h)
+    penalty = {"stability_penalty": mu} if mu else {}  # (multistep blocks never get it: mu > 0 needs learn_h)
     seeds = member_seeds(seed, members)
     if step_sizes is None:
         step_sizes = [h] * depth
@@ -102,6 +107,7 @@ def build_model(
             name=f"block_{index}",
             learn_h=learn_h,
             h_max=h_max,
+            **penalty,
         )
         if len(history) < steps:  # not enough history yet: a forward-Euler starter block
             starter_kwargs = {k: v for k, v in block_kwargs.items() if k in STARTER_KWARGS}

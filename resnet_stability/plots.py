@@ -198,8 +198,10 @@ STABILITY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 
 
 def plot_stability_vs_accuracy(table, correlations, path_stem, title_note: str = "",
-                               panel_notes: dict | None = None) -> list[Path]:
-    """Test accuracy against the Prop. 1 statistic ``euler_max`` (max |1 + hλ|; log
+                               panel_notes: dict | None = None, outcome: str = "test_accuracy",
+                               ylabel: str = "test accuracy") -> list[Path]:
+    """Test accuracy (or another per-member ``outcome``, labelled ``ylabel``: the
+    accuracy lost under noise, on a later time window) against the Prop. 1 statistic ``euler_max`` (max |1 + hλ|; log
     scale where it spans more than a factor 15), one point per member, one panel per dataset: colour by block, marker by h,
     a dotted line at 1 (Euler stable to its left). Members whose statistic is +inf
     (diverged networks with non-finite Jacobians) are drawn at the right edge as open
@@ -207,7 +209,7 @@ def plot_stability_vs_accuracy(table, correlations, path_stem, title_note: str =
     title. The title gives Spearman's ρ over all of the panel's members with its 95%
     bootstrap interval from ``correlations`` (:func:`~resnet_stability.correlation.stability_correlations`).
     Writes ``<stem>.png`` and ``.pdf``."""
-    missing = [c for c in ("dataset", "block", "h", "euler_max", "test_accuracy") if c not in table.columns]
+    missing = [c for c in ("dataset", "block", "h", "euler_max", outcome) if c not in table.columns]
     if missing:
         raise ValueError(f"the table lacks the column(s) {', '.join(missing)}: it has no stability statistic")
     panel_notes = panel_notes or {}
@@ -223,10 +225,10 @@ def plot_stability_vs_accuracy(table, correlations, path_stem, title_note: str =
         for (block, h), group in known.groupby(["block", "h"], sort=False):
             stat = group["euler_max"].to_numpy(dtype=float)
             inf = np.isinf(stat)
-            ax.scatter(stat[~inf], group["test_accuracy"][~inf], color=colours[block], marker=markers[h], s=22,
+            ax.scatter(stat[~inf], group[outcome][~inf], color=colours[block], marker=markers[h], s=22,
                        alpha=0.75, linewidths=0)
             if inf.any():
-                ax.scatter(np.full(inf.sum(), edge), group["test_accuracy"][inf], facecolors="none",
+                ax.scatter(np.full(inf.sum(), edge), group[outcome][inf], facecolors="none",
                            edgecolors=colours[block], marker=markers[h], s=30)
         ax.axvline(1.0, color="0.4", ls=":", lw=1)
         if len(finite) and edge / max(float(finite["euler_max"].min()), 1e-12) > 15:  # wide range: log scale
@@ -235,7 +237,7 @@ def plot_stability_vs_accuracy(table, correlations, path_stem, title_note: str =
         ax.set_title(_stability_title(dataset, correlations, rows, known, edge) + title_note
                      + panel_notes.get(dataset, ""), fontsize=9)
         ax.set_xlabel("euler_max: max |1 + hλ| over blocks and sample test inputs (Prop. 1)")
-        ax.set_ylabel("test accuracy")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path_stem)

@@ -171,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
         "h (one-step blocks only); writes learned_h.png and each member's learned h per block")
     add("--h-max", type=_bounded(float, "--h-max", 0.0, float("inf")),
         help="with --learn-h: the largest h a block can learn (default 1.0); every --h value must be <= it")
+    add("--stability-penalty", type=_bounded(float, "--stability-penalty", 0.0),
+        help="with --learn-h: μ of a penalty toward Euler stability, μ·max(0, max|1 + hλ| − 1) per block added to "
+        "the training loss (its gradient reaches h only; forward-Euler blocks); default 0: none")
     add("--levels", type=_bounded(int, "--levels", 1),
         help="multi-level training: train, prolong every network to twice the depth at h/2 (each block's weights "
         "start both of its two children), train again, ... L levels of --epochs each (default 1: plain "
@@ -184,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 OVERRIDES = (
     "blocks", "h_values", "trials", "depth", "width", "epochs", "batch_size", "lr", "optimizer", "test_size", "seed",
     "train_span", "test_span", "noise_levels", "noise_kinds", "data_path", "stream", "chunk_rows", "inputs",
-    "learn_h", "h_max", "levels",
+    "learn_h", "h_max", "levels", "stability_penalty",
 )
 SIMULATED_ROWS = {False: 20_000, True: 2_000}  # rows of the simulated Bitcoin file (full, --quick)
 
@@ -198,6 +201,8 @@ def resolve_specs(args) -> list:
         raise ValueError("--chunk-rows only applies with --stream")
     if args.h_max is not None and not args.learn_h:
         raise ValueError("--h-max only applies with --learn-h")
+    if args.stability_penalty and not args.learn_h:
+        raise ValueError("--stability-penalty only applies with --learn-h (its gradient reaches the learned h only)")
     for name in names:
         needs_file = name in NEEDS_USER_DATA and not (name == "bitcoinheist" and args.source == "uci")
         if needs_file and args.data_path is None:
@@ -386,18 +391,48 @@ def write_stability_outputs(table, out: Path, note: str = "", panel_notes: dict 
 
 def write_stability_extras(table, out: Path, noise=None, over_time=None) -> list[Path]:
     """With noise scores: ``stability_noise_correlation.csv`` (ρ of ``euler_max`` against
-    the accuracy lost per noise kind and level); with time windows:
-    ``stability_time_correlation.csv`` (ρ against the accuracy on each window)."""
-    from resnet_stability.correlation import noise_loss_correlations, window_correlations
+    the accuracy lost per noise kind and level) and ``stability_vs_noise_loss.png`` (the
+    scatter at each kind's largest level); with time windows:
+    ``stability_time_correlation.csv`` (ρ against the accuracy on each window) and
+    ``stability_vs_time.png`` (the scatter on the last window)."""
+    import pandas as pd
+
+    from resnet_stability.correlation import noise_loss_correlations, noise_losses, window_correlations, with_statistic
+    from resnet_stability.plots import plot_stability_vs_accuracy
     from resnet_stability.store import atomic_write_text
 
     written = []
-    for frame, name, correlate in ((noise, "stability_noise_correlation.csv", noise_loss_correlations),
-                                   (over_time, "stability_time_correlation.csv", window_correlations)):
-        if frame is not None and len(frame):
-            atomic_write_text(out / name, correlate(table, frame).to_csv(index=False))
-            written.append(out / name)
+    if noise is not None and len(noise):
+        correlations = noise_loss_correlations(table, noise)
+        atomic_write_text(out / "stability_noise_correlation.csv", correlations.to_csv(index=False))
+        written.append(out / "stability_noise_correlation.csv")
+        losses = noise_losses(table, noise)
+        frames, lines = [], []
+        for kind in dict.fromkeys(losses["noise"]):  # one panel per dataset and kind, at the kind's largest level
+            level = losses.loc[losses["noise"] == kind, "level"].max()
+            label = f"{kind} noise {level:g}"
+            frames.append(_panel(losses[(losses["noise"] == kind) & (losses["level"] == level)], label))
+            lines.append(_panel(correlations[(correlations["noise"] == kind) & (correlations["level"] == level)], label))
+        if frames:
+            written += plot_stability_vs_accuracy(pd.concat(frames), pd.concat(lines), out / "stability_vs_noise_loss",
+                                                  outcome="accuracy_lost", ylabel="accuracy lost under noise")
+    if over_time is not None and len(over_time):
+        correlations = window_correlations(table, over_time)
+        atomic_write_text(out / "stability_time_correlation.csv", correlations.to_csv(index=False))
+        written.append(out / "stability_time_correlation.csv")
+        last = over_time["window"].max()  # the window furthest from the training span
+        label = f"window {last}"
+        written += plot_stability_vs_accuracy(
+            _panel(with_statistic(table, over_time[over_time["window"] == last]), label),
+            _panel(correlations[correlations["window"] == last], label), out / "stability_vs_time",
+            outcome="accuracy", ylabel=f"accuracy on the last time window ({last})",
+        )
     return written
+
+
+def _panel(frame, label: str):
+    """``frame`` with its datasets renamed "<dataset> · label": one scatter panel each."""
+    return frame.assign(dataset=frame["dataset"].astype(str) + " · " + label)
 
 
 def main(argv=None) -> int:
@@ -407,12 +442,12 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     try:
         code = run(args)
+    except BrokenPipeError:  # e.g. "--show-config | head" (an OSError: caught first)
+        sys.stderr.close()
+        return 0
     except (ValueError, RuntimeError, OSError) as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:  # e.g. "--show-config | head"
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         print("\ninterrupted: finished cells are saved; rerun the same command to resume", file=sys.stderr)
         return 130

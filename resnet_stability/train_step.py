@@ -30,8 +30,10 @@ depth-100 presets hold 4-8 M parameters a cell), while the forward and backward 
 stay with TensorFlow's own kernels, whose batched matmuls at these shapes ran 3x
 faster than XLA's on that CPU. On a GPU (``jit_compile=True``) the whole step is XLA.
 
-**Divergence.** The loss is the sum of the members' mean cross-entropies, so each
-member's gradient is exactly its own. After each step a member whose loss, or whose
+**Divergence.** The loss is the sum of the members' mean cross-entropies (plus, per
+member, the losses its layers add in training: the Euler-stability penalty of
+``layers.euler_penalty``, one value per member), so each member's gradient is exactly
+its own. After each step a member whose loss, or whose
 updated weights or batch-norm statistics, are not finite is marked dead (``alive[m]``
 False): its row of every packed variable (and of each separate one) is put back to its
 value before the step, and stays there: a dead member's loss counts as 0 in every later
@@ -136,10 +138,12 @@ class ShardStep:
         """One optimiser step on features (b, M_shard, d), labels (b, M_shard); -> (losses, ok)."""
         state_before = tf.identity(self.packed_state.value)  # a value, not the variable (Keras's .value is one)
         with tf.GradientTape() as tape:
-            probabilities, state = self.model.stateless_call(
-                self._trainable_values(), self._states.unpack(state_before), x, training=True
+            probabilities, state, added = self.model.stateless_call(
+                self._trainable_values(), self._states.unpack(state_before), x, training=True, return_losses=True
             )
             losses = per_member_loss(y, probabilities)
+            if added:  # per-member losses of the layers, each (M,)
+                losses = losses + tf.add_n([tf.cast(loss, losses.dtype) for loss in added])
             ok = tf.math.is_finite(losses) & self.alive
             total = tf.reduce_sum(tf.where(ok, losses, 0.0))
         ok = self._update(tape.gradient(total, self._optimized), ok, self._states.pack(state), state_before)

@@ -101,6 +101,9 @@ class Standalone:
     which is exactly a fresh model and a fresh optimiser.
     """
 
+    #: add the losses the layers add in training (``model.losses``) to the cross-entropy
+    with_layer_losses = False
+
     def __init__(self, dataset, spec, block, h):
         self.dataset, self.spec, self.block, self.h = dataset, spec, block, h
         self.model = self.build(seed=0)
@@ -119,6 +122,8 @@ class Standalone:
             with tf.GradientTape() as tape:
                 probabilities = model(x, training=True)
                 loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probabilities))
+                if self.with_layer_losses and model.losses:  # e.g. the Euler-stability penalty
+                    loss = loss + tf.add_n(model.losses)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply(grads, model.trainable_variables)
             return loss

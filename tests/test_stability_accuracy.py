@@ -254,7 +254,8 @@ def test_quick_sweep_writes_the_columns_the_figure_and_the_correlations(tmp_path
     assert {"euler_max", "euler_stable_share", "stability_seconds"} <= set(table.columns)
     assert table["euler_max"].notna().all() and (table["euler_max"] >= 0).all()
     assert table["euler_stable_share"].between(0, 1).all()
-    for name in ("stability_vs_accuracy.png", "stability_vs_accuracy.pdf", "stability_correlation.csv"):
+    for name in ("stability_vs_accuracy.png", "stability_vs_accuracy.pdf", "stability_correlation.csv",
+                 "stability_vs_noise_loss.png"):
         assert (out / name).stat().st_size > 0, name
     correlations = pd.read_csv(out / "stability_correlation.csv")
     assert list(correlations.columns) == CORRELATION_COLUMNS
@@ -274,26 +275,61 @@ def test_quick_sweep_writes_the_columns_the_figure_and_the_correlations(tmp_path
     assert 'id="stability"' in html_path.read_text(encoding="utf-8")
 
 
-def test_noise_loss_and_window_correlations_from_hand_tables():
-    from resnet_stability.correlation import noise_loss_correlations, window_correlations
-
+def hand_transfer_tables():
+    """The hand table without lm, its noise scores (gaussian at 0, 0.5 and 1.0; the loss
+    at 1.0 is 0.1·euler_max, 0 where infinite, and at 0.5 half that) and its accuracy on
+    two later windows (window 1: the test accuracy; window 2: 0.5 for all)."""
     results = hand_table()
     results = results[results["block"] != "lm"]
     noise, windows = [], []
     for row in results.itertuples():
         lost = 0.0 if np.isinf(row.euler_max) else 0.1 * row.euler_max  # more amplification, more lost
-        noise += [dict(dataset=row.dataset, block=row.block, h=row.h, trial=row.trial, noise="gaussian", level=0.0,
-                       accuracy=0.9),
-                  dict(dataset=row.dataset, block=row.block, h=row.h, trial=row.trial, noise="gaussian", level=1.0,
-                       accuracy=0.9 - lost)]
+        key = dict(dataset=row.dataset, block=row.block, h=row.h, trial=row.trial)
+        noise += [dict(key, noise="gaussian", level=level, accuracy=0.9 - share * lost)
+                  for level, share in ((0.0, 0.0), (0.5, 0.5), (1.0, 1.0))]
         for window in (1, 2):
-            windows.append(dict(dataset=row.dataset, block=row.block, h=row.h, trial=row.trial, window=window,
-                                accuracy=row.test_accuracy if window == 1 else 0.5))
-    lost = noise_loss_correlations(results, pd.DataFrame(noise), n_boot=200)
+            windows.append(dict(key, window=window, accuracy=row.test_accuracy if window == 1 else 0.5))
+    return results, pd.DataFrame(noise), pd.DataFrame(windows)
+
+
+def test_noise_loss_and_window_correlations_from_hand_tables():
+    from resnet_stability.correlation import noise_loss_correlations, window_correlations
+
+    results, noise, windows = hand_transfer_tables()
+    lost = noise_loss_correlations(results, noise[noise["level"] != 0.5], n_boot=200)
     assert list(lost.columns) == ["noise", "level"] + CORRELATION_COLUMNS and set(lost["level"]) == {1.0}
     kept = lost[(lost["block"] == "all") & (lost["members"] == "not_diverged")].iloc[0]
     assert kept["n"] == 18 and kept["spearman"] == pytest.approx(1.0)
-    by_window = window_correlations(results, pd.DataFrame(windows), n_boot=200)
+    by_window = window_correlations(results, windows, n_boot=200)
     first = by_window[(by_window["window"] == 1) & (by_window["block"] == "all") & (by_window["members"] == "all")]
     assert first["spearman"].iloc[0] == pytest.approx(-1.0)
     assert by_window.loc[by_window["window"] == 2, "spearman"].isna().all()  # constant accuracy
+
+
+def test_transfer_scatters_plot_the_largest_noise_level_and_the_last_window(tmp_path, monkeypatch):
+    """stability_vs_noise_loss: the members' loss at the kind's largest level (1.0, not
+    0.5) against euler_max; stability_vs_time: the accuracy on the last window."""
+    from resnet_stability import plots, sweep
+
+    results, noise, windows = hand_transfer_tables()
+    drawn = {}
+    original = plots.plot_stability_vs_accuracy
+
+    def record(table, correlations, path_stem, **kwargs):
+        drawn[path_stem.name] = (table, correlations, kwargs)
+        return original(table, correlations, path_stem, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_stability_vs_accuracy", record)
+    written = sweep.write_stability_extras(results, tmp_path, noise=noise, over_time=windows)
+    names = {p.name for p in written}
+    assert {"stability_vs_noise_loss.png", "stability_vs_time.png", "stability_noise_correlation.csv",
+            "stability_time_correlation.csv"} <= names
+    table, correlations, kwargs = drawn["stability_vs_noise_loss"]
+    assert kwargs["outcome"] == "accuracy_lost" and set(table["level"]) == {1.0}
+    expected = np.where(np.isinf(table["euler_max"]), 0.0, 0.1 * table["euler_max"])
+    np.testing.assert_allclose(table["accuracy_lost"], expected, atol=1e-12)
+    assert set(table["dataset"]) == set(correlations["dataset"]) == {"wine · gaussian noise 1"}
+    assert set(correlations["level"]) == {1.0}
+    table, correlations, kwargs = drawn["stability_vs_time"]
+    assert kwargs["outcome"] == "accuracy" and set(table["window"]) == {2} and (table["accuracy"] == 0.5).all()
+    assert set(correlations["window"]) == {2} and len(table) == len(results)

@@ -555,3 +555,16 @@ def test_a_cell_another_sweep_is_computing_is_waited_for_then_skipped(tmp_path):
     assert "skipped" in stdout
     table = pd.read_csv(out / "results.csv")
     assert list(table["test_accuracy"]) == [0.123] * 3  # not trained again
+
+
+def test_a_closed_pipe_ends_the_command_quietly(monkeypatch, capsys):
+    """``sweep --show-config | head -1``: BrokenPipeError (an OSError) exits 0, no error line."""
+    from resnet_stability import sweep
+
+    def closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sweep, "run", closed_pipe)
+    monkeypatch.setattr(sweep.sys.stderr, "close", lambda: None)  # pytest's capture stays open
+    assert sweep.main(["--dataset", "wine", "--show-config"]) == 0
+    assert "Broken pipe" not in capsys.readouterr().err

@@ -24,6 +24,11 @@ itself (θ = +∞) starts at θ = logit(1 − ``H_START_MARGIN``), i.e. h = 0.99
 where σ' = 1e-3 still lets θ train, slowly (at |θ| >= 17, σ' rounds to 0 in float32
 and h would be frozen at h_max); a larger h_max lets such an h move freely.
 θ is a plain trainable variable named ``h_logit``, shape () or (M,), with no constraint.
+
+**Toward Euler stability** (``stability_penalty`` = μ > 0, with ``learn_h``, forward-Euler
+blocks): in training each block adds μ·max(0, max_λ |1 + hλ| − 1) to its member's loss,
+λ the eigenvalues of its field's Jacobian at the batch's first example, h the learned
+step; the gradient reaches h only (``euler_penalty.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from resnet_stability.layers.euler_penalty import euler_penalty, validate_stability_penalty
 from resnet_stability.layers.fields import BatchNormField, ShrinkageField, TwoLayerField
 from resnet_stability.layers.integrators import forward_euler, runge_kutta4
 from resnet_stability.layers.members import (
@@ -87,6 +93,9 @@ class OneStepBlock(keras.layers.Layer):
             False (default) keeps h the fixed number given.
         h_max: the bound of a learned h, a finite float > 0 with h <= h_max (default
             1.0); read only with ``learn_h``.
+        stability_penalty: μ >= 0 (default 0: none); μ > 0 adds the Euler-stability
+            penalty to the training loss (module docstring); needs ``learn_h`` and a
+            forward-Euler block.
 
     Width comes from the input; the block preserves shape. ``step_size`` is the current h.
     """
@@ -108,6 +117,20 @@ class OneStepBlock(keras.layers.Layer):
         return bool(learn_h)
 
     @classmethod
+    def check_stability_penalty(cls, stability_penalty, learn_h: bool) -> float:
+        """μ as a float; ValueError unless μ = 0, or μ > 0 with ``learn_h`` on a
+        forward-Euler block (the penalty's gradient reaches only a learned h)."""
+        mu = validate_stability_penalty(stability_penalty)
+        if mu > 0 and not learn_h:
+            raise ValueError(f"stability_penalty={mu!r} needs learn_h=True: its gradient reaches the learned h only")
+        if mu > 0 and cls.integrator is not forward_euler:
+            allowed = ", ".join(name for name, block in sorted(BLOCKS.items())
+                                if getattr(block, "integrator", None) is forward_euler and block.learns_h)
+            name = getattr(cls, "block_name", cls.__name__)
+            raise ValueError(f"block {name!r} is not a forward-Euler block; stability_penalty > 0 needs one of: {allowed}")
+        return mu
+
+    @classmethod
     def history_length(cls, **block_kwargs) -> int:
         """How many past states (y_n, y_{n-1}, ...) the block reads: 1 for one-step blocks."""
         return 1
@@ -122,6 +145,7 @@ class OneStepBlock(keras.layers.Layer):
         bias_initializer="zeros",
         learn_h=False,
         h_max=DEFAULT_H_MAX,
+        stability_penalty=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -129,6 +153,7 @@ class OneStepBlock(keras.layers.Layer):
         self.h = validate_step_size(h, self.members)
         self.learn_h = self.check_learn_h(learn_h)
         self.h_max = validate_h_max(h_max, self.h if self.learn_h else [])
+        self.stability_penalty = self.check_stability_penalty(stability_penalty, self.learn_h)
         self.seed = normalize_seed(seed)
         self.field = self.field_class(
             activation=activation,
@@ -170,6 +195,9 @@ class OneStepBlock(keras.layers.Layer):
 
     def call(self, y, training=None):
         h = self.step_column(y.dtype)
+        if training and self.stability_penalty > 0:
+            theta = self.h_logit if self.members is None else ops.reshape(self.h_logit, (self.members,))
+            self.add_loss(euler_penalty(self.field, y, learned_step_size(theta, self.h_max), self.stability_penalty))
         return self.integrator(lambda state: self.field(state, training=training), y, h)
 
     def compute_output_shape(self, input_shape):
@@ -186,6 +214,7 @@ class OneStepBlock(keras.layers.Layer):
             bias_initializer=keras.initializers.serialize(self.field.bias_initializer),
             learn_h=self.learn_h,
             h_max=self.h_max,
+            stability_penalty=self.stability_penalty,
         )
         return config
 
