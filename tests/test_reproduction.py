@@ -5,7 +5,8 @@
 - every committed results table carries the configuration hash of today's presets and
   of the experiment's command (``resnet_stability.reproduction.SWEEPS``), so the
   reproduction cannot silently go stale when a preset or the engine's configuration
-  changes;
+  changes; and two committed Wine networks, retrained by today's engine, end at the
+  committed numbers (so neither can the engine's numbers drift unnoticed);
 - the writer on a small hand-made reproduction folder.
 """
 
@@ -122,3 +123,29 @@ def test_markdown_subset_renders_headings_lists_code_and_emphasis():
     page = markdown_to_html("# Title\n\n- one `x`\n- **two**\n  continued\n\n```\na < b\n```\n\n_note_ text", Path("."))
     assert page == ("<h1>Title</h1>\n<ul><li>one <code>x</code></li><li><strong>two</strong> continued</li></ul>\n"
                     "<pre>a &lt; b</pre>\n<p><em>note</em> text</p>")
+
+
+def test_todays_engine_still_trains_committed_wine_networks_to_the_committed_numbers():
+    """Two members of the committed paper/wine residual cell (h = 0.1 trial 0, h = 0.5
+    trial 5), retrained alone by today's engine at the paper's preset, end where the
+    committed rows say: the reproduction goes stale if the engine's numbers drift, not
+    only if its configuration does. (Bit-identical on the development machine; the
+    tolerance allows another CPU's rounding, not a changed formula, split or order.)"""
+    from resnet_stability import engine
+    from resnet_stability.devices import select_device
+    from resnet_stability.runner import load_spec_dataset
+
+    (spec,) = resolved_specs("paper/wine")
+    committed = pd.read_csv(ROOT / "paper/wine/results.csv")
+    committed = committed[committed["block"] == "residual"].reset_index(drop=True)
+    dataset = load_spec_dataset(spec)
+    plans = engine.plan_members(dataset, spec, "residual")
+    pick = [m for m, plan in enumerate(plans) if (plan.h, plan.trial) in {(0.1, 0), (0.5, 5)}]
+    assert len(pick) == 2
+    info = select_device("cpu")
+    result = engine.train_cell(dataset, spec, "residual", device=info.tf_name, plans=[plans[m] for m in pick],
+                               shards=1, xla=engine.xla_mode("auto", info.kind), stability=False)
+    rows = committed.loc[pick]
+    assert list(rows["h"]) == [plans[m].h for m in pick] and list(rows["trial"]) == [plans[m].trial for m in pick]
+    np.testing.assert_allclose(result.test_accuracy, rows["test_accuracy"], atol=1.5 / rows["n_test"].iloc[0])
+    np.testing.assert_allclose(result.final_loss, rows["final_loss"], rtol=1e-3)
