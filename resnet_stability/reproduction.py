@@ -35,6 +35,20 @@ import pandas as pd
 ROOT = Path("reproduction")
 UCI = ("wine", "abalone", "absenteeism", "autism", "adult")
 
+#: Beyond the paper (its next steps, REPRODUCTION.md's last section), fixed before the
+#: runs: the Prop. 1 statistic against accuracy and against the accuracy lost under noise
+#: on the four smaller paper presets (their accuracies equal paper/<dataset>'s: same
+#: seeds), and on Wine's preset learned h (h_max = 2, so that h = 1 can move too), learned
+#: h with the Euler-stability penalty (μ = 1), and three levels of multi-level training.
+BEYOND: dict[str, list[str]] = {
+    "beyond/stability-noise": ["--dataset", "wine,abalone,absenteeism,autism", "--inputs", "paper",
+                               "--noise", "0.1,0.5,1"],
+    "beyond/learned-h": ["--dataset", "wine", "--inputs", "paper", "--learn-h", "--h-max", "2"],
+    "beyond/learned-h-penalty": ["--dataset", "wine", "--inputs", "paper", "--learn-h", "--h-max", "2",
+                                 "--stability-penalty", "1"],
+    "beyond/levels": ["--dataset", "wine", "--inputs", "paper", "--levels", "3"],
+}
+
 #: experiment name -> arguments of ``python -m resnet_stability.sweep`` (``--out`` is the
 #: experiment's folder under ``reproduction/``).
 SWEEPS: dict[str, list[str]] = {
@@ -44,6 +58,7 @@ SWEEPS: dict[str, list[str]] = {
     **{f"clean/{d}": ["--dataset", d, "--inputs", "clean"] for d in UCI},
     # a labelled demonstration only: the paper's Bitcoin data are private (Figs 14-15)
     "bitcoin-simulated": ["--dataset", "bitcoin"],
+    **BEYOND,
 }
 
 #: The propagation study (Figs 2-7): (name, block, h, depth); 10 seeds each, synthetic

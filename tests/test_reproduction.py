@@ -48,14 +48,17 @@ def test_the_reproduction_has_been_run_and_committed():
 @pytest.mark.parametrize("name", COMMITTED)
 def test_committed_results_carry_todays_configuration_hash(name):
     table = pd.read_csv(ROOT / name / "results.csv")
-    (spec,) = resolved_specs(name)
-    assert set(table["block"]) == set(spec.blocks), f"{name}: not every block of the experiment has finished"
-    for block, rows in table.groupby("block"):
-        assert set(rows["config_hash"]) == {spec.cell_hash(block)}, (
-            f"{name} × {block}: the committed cells were computed with another configuration; rerun "
-            f"{' '.join(reproduction.sweep_command(name))}"
-        )
-        assert len(rows) == spec.members_per_cell
+    specs = resolved_specs(name)
+    assert set(table["dataset"]) == {spec.dataset for spec in specs}, f"{name}: not every dataset has finished"
+    for spec in specs:
+        part = table[table["dataset"] == spec.dataset]
+        assert set(part["block"]) == set(spec.blocks), f"{name}: not every block of the experiment has finished"
+        for block, rows in part.groupby("block"):
+            assert set(rows["config_hash"]) == {spec.cell_hash(block)}, (
+                f"{name} × {spec.dataset} × {block}: the committed cells were computed with another configuration; "
+                f"rerun {' '.join(reproduction.sweep_command(name))}"
+            )
+            assert len(rows) == spec.members_per_cell
 
 
 def test_reproduction_md_claims_table_is_recomputed_from_the_committed_tables():
