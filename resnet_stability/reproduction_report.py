@@ -141,6 +141,120 @@ def _bitcoin_demo(root: Path) -> list[str]:
             _figure(folder / "accuracy_over_time.png", "SIMULATED bitcoin: accuracy over later time windows"), ""]
 
 
+def _md_table(header: list[str], rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows])
+
+
+def _interval(estimate: float, low: float, high: float) -> str:
+    return "n/a" if pd.isna(estimate) else f"{estimate:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _correlation_markdown(rows: pd.DataFrame, label_columns: list[str]) -> str:
+    """ρ [95% CI] and the verdict per row of :func:`beyond.correlation_verdicts`."""
+    return _md_table(label_columns + ["networks", "Spearman ρ [95% CI]", "verdict"],
+                     ([*(getattr(r, c) for c in label_columns), int(r.n), _interval(r.spearman, r.ci_low, r.ci_high),
+                       MARK[r.verdict]] for r in rows.itertuples()))
+
+
+def _beyond(root: Path) -> list[str]:
+    """The section on the paper's next steps (:mod:`resnet_stability.beyond`), from the
+    ``beyond/`` experiments that have run."""
+    from resnet_stability import beyond
+    from resnet_stability.reproduction import BEYOND
+
+    out = ["## Beyond the paper: its next steps, measured", "",
+           "The paper argues from pictures that stable layer-to-layer propagation goes with accuracy and with "
+           "transfer to noisy or later data, and names two next steps: an adaptive h and multi-level networks. "
+           "These runs measure all three on the paper's presets, with the protocol fixed before they ran "
+           "(`resnet_stability/reproduction.py`, `BEYOND`; rules in `resnet_stability/beyond.py`): the thesis "
+           "predicts Spearman's ρ < 0 between the Prop. 1 statistic `euler_max` (max over blocks and 64 test "
+           "inputs of |1 + hλ|) and test accuracy, and ρ > 0 between it and the accuracy lost under noise; a "
+           "correlation holds when its 95% bootstrap interval (over networks) is on the predicted side of 0, "
+           "is contradicted when it is on the other side. Learned h and levels are compared with the fixed-h "
+           "networks of the same h and trial (same split and initial weights): paired mean difference of test "
+           "accuracy with its 95% bootstrap interval.", "",
+           "```", *[" ".join(sweep_command(name, root)) for name in BEYOND], "```", ""]
+    folder = root / "beyond" / "stability-noise"
+    out += ["### Stability against accuracy (Wine, Abalone, Absenteeism, Autism)", ""]
+    if not (folder / "stability_correlation.csv").exists():
+        out += ["_Not run yet._", ""]
+    else:
+        table = read_results(folder)
+        same = _same_accuracy(table, root)
+        rows = beyond.correlation_verdicts(pd.read_csv(folder / "stability_correlation.csv"), "<")
+        out += [_figure(folder / "stability_vs_accuracy.png", "test accuracy against euler_max"), "",
+                _correlation_markdown(rows, ["dataset", "block"]), "",
+                f"Every network of these runs is the paper-input network of `reproduction/paper/` with the same "
+                f"dataset, block, h and trial: {same}", ""]
+        noise_path = folder / "stability_noise_correlation.csv"
+        if noise_path.exists():
+            noise = pd.read_csv(noise_path)
+            noise = noise[(noise["level"] == noise["level"].max()) & (noise["block"] == beyond.ALL)]
+            out += ["### Transfer under noise", "",
+                    _figure(folder / "stability_vs_noise_loss.png", "accuracy lost under noise against euler_max"), "",
+                    f"Accuracy lost at noise level {noise['level'].max():g} (clean minus noisy test accuracy; "
+                    "standardised inputs perturbed per `--noise`), all blocks together:", "",
+                    _correlation_markdown(beyond.correlation_verdicts(noise, ">"), ["dataset", "noise"]), ""]
+    over_time = root / "bitcoin-simulated" / "stability_time_correlation.csv"
+    if over_time.exists():
+        windows = pd.read_csv(over_time)
+        windows = windows[windows["block"] == beyond.ALL]
+        out += ["### Over time (simulated Bitcoin data: a demonstration, not evidence)", "",
+                _correlation_markdown(beyond.correlation_verdicts(windows, "<"), ["window"]), ""]
+    base = read_results(root / "paper" / "wine")
+    for name, title in (("learned-h", "Learned step sizes (Wine)"),
+                        ("learned-h-penalty", "Learned step sizes with the Euler-stability penalty, μ = 1 (Wine)")):
+        folder = root / "beyond" / name
+        table = read_results(folder)
+        out += [f"### {title}", ""]
+        if table is None:
+            out += ["_Not run yet._", ""]
+            continue
+        summary = beyond.learned_h_summary(table)
+        out += [_figure(folder / "learned_h.png", "learned h against depth"), "",
+                "Mean learned h over trials and blocks (the range of the per-block means over depth) and mean test "
+                "accuracy, by initial h:", "",
+                _md_table(["block", "initial h", "learned h", "range over depth", "test accuracy"],
+                          ([r.block, f"{r.h:g}", f"{r.learned_mean:.3f}", f"{r.learned_min:.3f}–{r.learned_max:.3f}",
+                            f"{r.test_accuracy:.3f}"] for r in summary.itertuples())), ""]
+        if base is not None:
+            change = beyond.paired_change(table, base)
+            out += ["Test accuracy, learned minus fixed h (paired by h and trial):", "",
+                    _md_table(["block", "pairs", "mean difference [95% CI]"],
+                              ([r.block, int(r.n), _interval(r.mean_difference, r.ci_low, r.ci_high)]
+                               for r in change.itertuples())), ""]
+    folder = root / "beyond" / "levels"
+    table = read_results(folder)
+    out += ["### Multi-level training (Wine: 20 blocks at h, then 40 at h/2, then 80 at h/4)", ""]
+    if table is None:
+        out += ["_Not run yet._", ""]
+    else:
+        summary = beyond.level_summary(table)
+        levels = [c for c in summary.columns if c.startswith("level_")]
+        out += [_figure(folder / "accuracy_by_level.png", "test accuracy by level"), "",
+                _md_table(["block", *[c.replace("_", " ") for c in levels], "networks", "last minus first [95% CI]"],
+                          ([r["block"], *[f"{r[c]:.3f}" for c in levels], int(r["n"]),
+                            _interval(r["change"], r["ci_low"], r["ci_high"])] for _, r in summary.iterrows())), ""]
+    return out
+
+
+def _same_accuracy(table: pd.DataFrame, root: Path) -> str:
+    """Whether ``table``'s test accuracies equal those of the paper/<dataset> runs."""
+    differences = []
+    for dataset, rows in table.groupby("dataset"):
+        paper = read_results(root / "paper" / dataset)
+        if paper is None:
+            continue
+        merged = rows.merge(paper, on=["dataset", "block", "h", "trial"], suffixes=("", "_paper"))
+        differences.append((merged["test_accuracy"] - merged["test_accuracy_paper"]).abs().max())
+    if not differences:
+        return "not checked (the paper runs are not here)."
+    worst = max(differences)
+    return ("their test accuracies are identical, network by network." if worst == 0
+            else f"their test accuracies differ by up to {worst:.3g} (rounding across runs).")
+
+
 def _figure(path: Path, alt: str) -> str:
     return f"![{alt}]({path.as_posix()})" if path.exists() else f"_({path.as_posix()} not yet produced)_"
 
@@ -193,7 +307,7 @@ def render(root: Path, summary, parts, clean_summary, clean_parts) -> str:
         "Commands (each resumable: finished cells are skipped):",
         "",
         "```",
-        *[" ".join(sweep_command(name, root)) for name in SWEEPS if not name.startswith(("clean/", "bitcoin"))],
+        *[" ".join(sweep_command(name, root)) for name in SWEEPS if not name.startswith(("clean/", "bitcoin", "beyond/"))],
         "python -m resnet_stability.reproduction run propagation",
         "python -m resnet_stability.reproduction write",
         "```",
@@ -240,6 +354,7 @@ def render(root: Path, summary, parts, clean_summary, clean_parts) -> str:
         folder = root / "clean" / dataset
         if (folder / "accuracy_vs_h.png").exists():
             out += [_figure(folder / "accuracy_vs_h.png", f"{dataset}, clean inputs"), ""]
+    out += _beyond(root)
     return "\n".join(out).rstrip() + "\n"
 
 
