@@ -34,17 +34,40 @@ def read_results(folder: Path) -> pd.DataFrame | None:
 
 def load_tables(root: Path = ROOT, variant: str = "paper") -> dict[str, pd.DataFrame | None]:
     """The tables the claims read: ``uci`` (the five datasets of ``variant`` that have
-    run), ``deeper_abalone``, ``synthetic`` and ``propagation`` (None where missing)."""
+    run), ``deeper_abalone``, ``synthetic`` and ``propagation`` (None where missing).
+    The paper variant's deeper Abalone and synthetic runs sit at the root; a sensitivity
+    variant (:data:`~resnet_stability.reproduction.SENSITIVITY`) holds its own."""
     root = Path(root)
     frames = [read_results(root / variant / d) for d in UCI]
     frames = [f for f in frames if f is not None]
     propagation = root / "propagation" / "propagation.csv"
+    extras = root if variant == "paper" else root / variant if variant.startswith("sensitivity/") else None
     return {
         "uci": pd.concat(frames, ignore_index=True) if frames else None,
-        "deeper_abalone": read_results(root / "abalone-depth100") if variant == "paper" else None,
-        "synthetic": read_results(root / "synthetic") if variant == "paper" else None,
+        "deeper_abalone": read_results(extras / "abalone-depth100") if extras else None,
+        "synthetic": read_results(extras / "synthetic") if extras else None,
         "propagation": pd.read_csv(propagation) if variant == "paper" and propagation.exists() else None,
     }
+
+
+def sensitivity_markdown(root: Path, summary: pd.DataFrame) -> list[str]:
+    """The labelled learning-rate sensitivity: per claim and data it covers, the main
+    verdict beside the verdict at the other learning rate."""
+    from resnet_stability.reproduction import SENSITIVITY, SENSITIVITY_LR
+
+    out = ["## Sensitivity: Adam's learning rate 1e-2 instead of 1e-3 (labelled, not the reproduction)", "",
+           "The claims that failed or were inconclusive on some data, re-checked with the one open choice most "
+           "likely to matter changed (fixed before these ran; everything else as in the main runs). These runs "
+           "never replace the reproduction: they say whether a verdict hangs on that choice.", "",
+           "```", *[" ".join(sweep_command(name, root)) for name in SENSITIVITY], "```", ""]
+    other, _ = claims_tables(root, SENSITIVITY_LR)
+    if other.empty:
+        return out + ["_Not run yet._", ""]
+    main = {(r.claim, r.dataset): r.verdict for r in summary.itertuples()}
+    rows = [[r.claim, r.dataset, MARK[main[(r.claim, r.dataset)]] if (r.claim, r.dataset) in main else "",
+             MARK[r.verdict]] for r in other.itertuples() if r.dataset != "(overall)"]
+    return out + [_md_table(["claim", "data", "lr 1e-3 (the reproduction)", "lr 1e-2"], rows), "",
+                  f"Every part with its interval: `reproduction/{SENSITIVITY_LR}/claims_parts.csv`.", ""]
 
 
 def claims_tables(root: Path = ROOT, variant: str = "paper") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -125,6 +148,11 @@ def write_reproduction(root: Path = ROOT, document: Path = Path("REPRODUCTION.md
     for name, frame in (("claims.csv", summary), ("claims_parts.csv", parts),
                         ("claims_clean.csv", clean_summary), ("claims_parts_clean.csv", clean_parts)):
         atomic_write_text(root / name, frame.to_csv(index=False))
+    from resnet_stability.reproduction import SENSITIVITY_LR
+
+    _, sensitivity_parts = claims_tables(root, SENSITIVITY_LR)
+    if not sensitivity_parts.empty:
+        atomic_write_text(root / SENSITIVITY_LR / "claims_parts.csv", sensitivity_parts.to_csv(index=False))
     text = render(root, summary, parts, clean_summary, clean_parts)
     atomic_write_text(Path(document), text)
     return Path(document)
@@ -307,7 +335,7 @@ def render(root: Path, summary, parts, clean_summary, clean_parts) -> str:
         "Commands (each resumable: finished cells are skipped):",
         "",
         "```",
-        *[" ".join(sweep_command(name, root)) for name in SWEEPS if not name.startswith(("clean/", "bitcoin", "beyond/"))],
+        *[" ".join(sweep_command(name, root)) for name in SWEEPS if not name.startswith(("clean/", "bitcoin", "beyond/", "sensitivity/"))],
         "python -m resnet_stability.reproduction run propagation",
         "python -m resnet_stability.reproduction write",
         "```",
@@ -354,6 +382,7 @@ def render(root: Path, summary, parts, clean_summary, clean_parts) -> str:
         folder = root / "clean" / dataset
         if (folder / "accuracy_vs_h.png").exists():
             out += [_figure(folder / "accuracy_vs_h.png", f"{dataset}, clean inputs"), ""]
+    out += sensitivity_markdown(root, summary)
     out += _beyond(root)
     return "\n".join(out).rstrip() + "\n"
 

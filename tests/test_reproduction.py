@@ -101,6 +101,26 @@ def test_writer_on_a_hand_made_reproduction(tmp_path):
     assert "Bitcoin" in text and "not reproducible" in text
 
 
+def test_the_sensitivity_run_is_reported_beside_the_main_verdict_never_instead(tmp_path):
+    """A learning-rate sensitivity table where the residual block is flat in h (as good and
+    as steady as batch norm): C4 holds in the main runs and is contradicted in the
+    sensitivity run, shown side by side; the claims table is the main runs' alone."""
+    root = tmp_path / "reproduction"
+    (root / "paper" / "wine").mkdir(parents=True)
+    fake_results("wine").to_csv(root / "paper" / "wine" / "results.csv", index=False)
+    flat = fake_results("wine")
+    residual = flat["block"] == "residual"
+    flat.loc[residual, "test_accuracy"] = 0.95 + 0.01 * np.random.default_rng(1).standard_normal(residual.sum())
+    sensitivity = root / reproduction.SENSITIVITY_LR / "wine"
+    sensitivity.mkdir(parents=True)
+    flat.to_csv(sensitivity / "results.csv", index=False)
+    text = write_reproduction(root, tmp_path / "REPRODUCTION.md").read_text(encoding="utf-8")
+    assert "| C4 | wine | ✅ holds | ❌ contradicted |" in text
+    summary = pd.read_csv(root / "claims.csv")
+    assert summary[(summary["claim"] == "C4") & (summary["dataset"] == "wine")]["verdict"].item() == "holds"
+    assert (root / reproduction.SENSITIVITY_LR / "claims_parts.csv").exists()
+
+
 def test_report_of_the_reproduction_root_is_one_offline_page_with_the_claims(tmp_path, monkeypatch):
     import base64
 
