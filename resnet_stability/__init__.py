@@ -10,17 +10,41 @@ Stabilized Neural Networks for Classification".
 
 Importing this package is light (no TensorFlow). When one of its modules is the first
 to import TensorFlow or Keras, that import runs with ``TF_CPP_MIN_LOG_LEVEL`` defaulted
-to 2 (a value you set is kept) and file descriptor 2 silenced
-(:func:`resnet_stability.devices.quiet_native_stderr`), so TensorFlow's C++ start-up
-lines (CUDA probing on a CPU machine, oneDNN and CPU-feature notices) are not printed.
-Python exceptions of that import still propagate.
+to 2 (a value you set is kept) and file descriptor 2 silenced (:func:`quiet_native_stderr`),
+so TensorFlow's C++ start-up lines (CUDA probing on a CPU machine, oneDNN and
+CPU-feature notices) are not printed. Python exceptions of that import still propagate.
 """
 
+import contextlib as _contextlib
+import os as _os
 import sys as _sys
 
 __version__ = "0.1.0"
 
 _QUIET_IMPORTS = ("tensorflow", "keras")
+
+
+@_contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence file descriptor 2 for the duration (TensorFlow's C++ start-up lines).
+
+    TensorFlow 2.21 writes "Could not find cuda drivers..." and absl notices straight to
+    the process's stderr at import and device discovery, ignoring TF_CPP_MIN_LOG_LEVEL.
+    The import hook below and the sweep's device selection
+    (:func:`resnet_stability.devices.select_device`) wrap those two moments so that
+    the command line's own output (and its one-line errors) stays readable; Python
+    exceptions still propagate after the descriptor is restored.
+    """
+    _sys.stderr.flush()
+    saved = _os.dup(2)
+    try:
+        with open(_os.devnull, "w") as devnull:
+            _os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        _sys.stderr.flush()
+        _os.dup2(saved, 2)
+        _os.close(saved)
 
 
 class _QuietTensorFlowImport:
@@ -58,14 +82,10 @@ class _QuietLoader:
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
-        import os
-
-        from resnet_stability.devices import quiet_native_stderr
-
         module.__loader__ = self.loader
         if getattr(module, "__spec__", None) is not None:
             module.__spec__.loader = self.loader
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with quiet_native_stderr():
             self.loader.exec_module(module)
 

@@ -38,9 +38,9 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from resnet_stability.atomic import atomic_write_text
 from resnet_stability.correlation import CORRELATION_COLUMNS
 from resnet_stability.results import aggregate, format_mean_std, summary_lines
-from resnet_stability.store import atomic_write_text
 
 EXIT_USAGE = 2
 PROG = "python -m resnet_stability.report"

@@ -124,7 +124,7 @@ def run_propagation(root: Path = ROOT) -> None:
     configuration (skipped when present: resumable), the trial-0 propagation grid of each,
     ``propagation.csv`` (all rows) and ``layer_accuracy.png`` (mean over trials by layer)."""
     from resnet_stability.analysis.propagation import plot_propagation
-    from resnet_stability.store import atomic_write_text
+    from resnet_stability.atomic import atomic_write_text
 
     folder = root / "propagation"
     folder.mkdir(parents=True, exist_ok=True)

@@ -117,7 +117,7 @@ def accuracy_markdown(table: pd.DataFrame) -> str:
 
 def write_reproduction(root: Path = ROOT, document: Path = Path("REPRODUCTION.md")) -> Path:
     """Recompute the claims from ``root`` and write the CSVs and ``document``."""
-    from resnet_stability.store import atomic_write_text
+    from resnet_stability.atomic import atomic_write_text
 
     root = Path(root)
     summary, parts = claims_tables(root, "paper")
@@ -374,7 +374,7 @@ def write_reproduction_html(root: Path = ROOT, out: Path | None = None) -> Path:
     the claims recomputed from ``root`` and the text of REPRODUCTION.md with every figure
     embedded (``data:`` URIs, no scripts, nothing fetched)."""
     from resnet_stability.report import STYLE
-    from resnet_stability.store import atomic_write_text
+    from resnet_stability.atomic import atomic_write_text
 
     root = Path(root)
     summary, parts = claims_tables(root, "paper")

@@ -291,6 +291,7 @@ def run(args) -> int:
 
     tf.get_logger().setLevel("ERROR")  # one new train step per cell is expected, not a retracing problem
 
+    from resnet_stability.atomic import atomic_write_text
     from resnet_stability.data.bitcoin import is_synthetic
     from resnet_stability.plots import (
         plot_accuracy_by_level,
@@ -301,7 +302,7 @@ def run(args) -> int:
     )
     from resnet_stability.results import aggregate, learned_h_table, level_accuracy_table, summary_lines
     from resnet_stability.schedule import run_pending_cells
-    from resnet_stability.store import ResultsStore, atomic_write_text
+    from resnet_stability.store import ResultsStore
 
     store = ResultsStore(out)
     print(f"resnet_stability sweep: writing to {out.resolve()}")
@@ -377,9 +378,9 @@ def write_stability_outputs(table, out: Path, note: str = "", panel_notes: dict 
     else nothing."""
     if "euler_max" not in table.columns or not table["euler_max"].notna().any():
         return []
+    from resnet_stability.atomic import atomic_write_text
     from resnet_stability.correlation import stability_correlations
     from resnet_stability.plots import plot_stability_vs_accuracy
-    from resnet_stability.store import atomic_write_text
 
     correlations = stability_correlations(table)
     path = out / "stability_correlation.csv"
@@ -397,9 +398,9 @@ def write_stability_extras(table, out: Path, noise=None, over_time=None) -> list
     ``stability_vs_time.png`` (the scatter on the last window)."""
     import pandas as pd
 
+    from resnet_stability.atomic import atomic_write_text
     from resnet_stability.correlation import noise_loss_correlations, noise_losses, window_correlations, with_statistic
     from resnet_stability.plots import plot_stability_vs_accuracy
-    from resnet_stability.store import atomic_write_text
 
     written = []
     if noise is not None and len(noise):
