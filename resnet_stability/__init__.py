@@ -6,7 +6,11 @@ Stabilized Neural Networks for Classification".
 - :mod:`resnet_stability.layers`: the blocks as Keras layers (optional members axis)
 - :mod:`resnet_stability.models`: ``build_model`` (stem -> blocks -> softmax head)
 - :mod:`resnet_stability.data`: the paper's datasets, shipped for offline use
-- ``python -m resnet_stability.sweep``: accuracy-vs-h sweeps (many networks at once)
+- :mod:`resnet_stability.stability`, :mod:`resnet_stability.analysis`: zero stability of
+  multistep schemes; Jacobian spectra and layer-by-layer propagation of trained networks
+- :mod:`resnet_stability.sweep` (``python -m resnet_stability.sweep``): accuracy-vs-h
+  sweeps (many networks at once); ``python -m resnet_stability.report``: their HTML report
+- :mod:`resnet_stability.reproduction`: the paper's claims checked on committed sweeps
 
 Importing this package is light (no TensorFlow). When one of its modules is the first
 to import TensorFlow or Keras, that import runs with ``TF_CPP_MIN_LOG_LEVEL`` defaulted
@@ -31,7 +35,7 @@ def quiet_native_stderr():
     TensorFlow 2.21 writes "Could not find cuda drivers..." and absl notices straight to
     the process's stderr at import and device discovery, ignoring TF_CPP_MIN_LOG_LEVEL.
     The import hook below and the sweep's device selection
-    (:func:`resnet_stability.devices.select_device`) wrap those two moments so that
+    (:func:`resnet_stability.sweep.devices.select_device`) wrap those two moments so that
     the command line's own output (and its one-line errors) stays readable; Python
     exceptions still propagate after the descriptor is restored.
     """

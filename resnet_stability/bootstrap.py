@@ -5,7 +5,7 @@ Every interval of the package is drawn from the same resamples: :data:`N_BOOT` =
 10 000 draws of the indices with replacement from ``numpy.random.default_rng``
 (:data:`BOOT_SEED` = 0), so two comparisons of n trials resample the same trials
 (:func:`bootstrap_resamples`). The paper's claims
-(:mod:`resnet_stability.claims`) and the correlation of stability with
+(:mod:`resnet_stability.reproduction.claims`) and the correlation of stability with
 accuracy (:mod:`resnet_stability.correlation`) use them.
 """
 

@@ -83,7 +83,7 @@ def test_readme_dataset_snippet_prints_the_counts_of_the_readme_table(capsys):
 
 
 def test_readme_sweep_commands_use_existing_flags():
-    from resnet_stability.sweep import build_parser
+    from resnet_stability.sweep.cli import build_parser
 
     known = {option for action in build_parser()._actions for option in action.option_strings}
     used = set(re.findall(r"python -m resnet_stability\.sweep[^\n`]*", README.read_text(encoding="utf-8")))

@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from resnet_stability.atomic import atomic_write_text
-from resnet_stability.experiment import ExperimentSpec
+from resnet_stability.sweep.experiment import ExperimentSpec
 
 try:  # POSIX; elsewhere cells are not locked (two sweeps may then compute one cell twice)
     import fcntl

@@ -15,7 +15,7 @@ part holds, is contradicted when any part is contradicted, and is inconclusive
 otherwise; a claim over several datasets ("in every dataset") likewise.
 
 **Pairing.** Trial t uses the same train/test split for every block and every h
-(:mod:`resnet_stability.experiment`), so two settings are compared trial by trial:
+(:mod:`resnet_stability.sweep.experiment`), so two settings are compared trial by trial:
 
 - mean differences: percentile bootstrap over trials of the mean paired difference
   (10 000 resamples of the trial indices, seed 0: :mod:`resnet_stability.bootstrap`),

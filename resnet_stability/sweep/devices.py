@@ -21,7 +21,7 @@ class DeviceInfo:
 def configure_cpu_threads(cores: int | None = None) -> bool:
     """Run each TensorFlow operation on one thread and up to ``cores`` (default: all)
     operations at once. The engine steps a cell's shards as independent operations
-    (:mod:`resnet_stability.train_step`); at the presets' small shapes, ops spread
+    (:mod:`resnet_stability.sweep.train_step`); at the presets' small shapes, ops spread
     over threads were slower on 2 cores than ops side by side (Adult step 105 vs 68 ms
     with 2 shards). Takes effect only before TensorFlow runs its first operation:
     returns False (and changes nothing) after that.
