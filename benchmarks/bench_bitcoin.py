@@ -23,8 +23,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from resnet_stability.data import load_bitcoin, simulate_transactions  # noqa: E402
-from resnet_stability.engine import time_split_for, train_cell  # noqa: E402
-from resnet_stability.experiment import resolve_spec  # noqa: E402
+from resnet_stability.sweep.experiment import resolve_spec  # noqa: E402
+from resnet_stability.sweep.plan import time_split_for  # noqa: E402
+from resnet_stability.sweep.trainer import train_cell  # noqa: E402
 
 
 def main():

@@ -40,12 +40,12 @@ PAPER_BLOCKS = ("residual", "batchnorm", "shrinkage")
 
 def run_cell(dataset: str, block: str, epochs: int, device: str) -> dict:
     """Child process: train one cell for ``epochs`` epochs and return its timings."""
-    from resnet_stability.devices import select_device
+    from resnet_stability.sweep.devices import select_device
 
     info = select_device(device)
-    from resnet_stability.engine import train_cell, xla_mode
-    from resnet_stability.experiment import resolve_spec
-    from resnet_stability.runner import load_spec_dataset
+    from resnet_stability.sweep.experiment import resolve_spec
+    from resnet_stability.sweep.runner import load_spec_dataset
+    from resnet_stability.sweep.trainer import train_cell, xla_mode
 
     spec = resolve_spec(dataset, {"blocks": (block,), "epochs": epochs})
     data = load_spec_dataset(spec)
@@ -131,7 +131,7 @@ def main() -> None:
         child_main(args)
         return
 
-    from resnet_stability.experiment import PRESETS
+    from resnet_stability.sweep.experiment import PRESETS
 
     datasets, blocks = args.datasets.split(","), args.blocks.split(",")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {args.device}; "

@@ -1,7 +1,7 @@
-"""Cost of the Prop. 1 statistic (``engine.member_stability``) for one cell.
+"""Cost of the Prop. 1 statistic (``trainer.member_stability``) for one cell.
 
 Builds the members shards of one cell of a preset (untrained weights: the statistic's
-cost does not depend on their values), and times :func:`engine.member_stability` on
+cost does not depend on their values), and times :func:`trainer.member_stability` on
 them: 64 test inputs per member, every block's field Jacobian and its eigenvalues.
 The training it is added to is not run; compare with a cell's ``cell_seconds``.
 
@@ -21,9 +21,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from resnet_stability.engine import build_members_shards, member_stability, plan_members, shard_count  # noqa: E402
-from resnet_stability.experiment import resolve_spec  # noqa: E402
-from resnet_stability.runner import load_spec_dataset  # noqa: E402
+from resnet_stability.sweep.experiment import resolve_spec  # noqa: E402
+from resnet_stability.sweep.plan import plan_members  # noqa: E402
+from resnet_stability.sweep.runner import load_spec_dataset  # noqa: E402
+from resnet_stability.sweep.trainer import build_members_shards, member_stability, shard_count  # noqa: E402
 
 
 def main():

@@ -29,9 +29,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from resnet_stability.data import load_dataset  # noqa: E402
-from resnet_stability.engine import plan_members, train_cell  # noqa: E402
-from resnet_stability.experiment import resolve_spec  # noqa: E402
 from resnet_stability.models import build_model  # noqa: E402
+from resnet_stability.sweep.experiment import resolve_spec  # noqa: E402
+from resnet_stability.sweep.plan import plan_members  # noqa: E402
+from resnet_stability.sweep.trainer import train_cell  # noqa: E402
 
 
 def time_engine(dataset, spec, block, xla):

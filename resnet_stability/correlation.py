@@ -10,9 +10,9 @@ statistic ``euler_max`` (max |1 + hλ| over blocks and sample inputs,
   above every finite value; pairs with a NaN are dropped. ρ is NaN when fewer than 3
   pairs remain or either column is constant.
 - The 95% interval is the percentile bootstrap over members: the pairs are resampled
-  with replacement (``claims.N_BOOT`` = 10 000 resamples, ``claims.BOOT_SEED`` = 0, the
-  resamples of ``claims``), ρ recomputed on each, and the 2.5% and 97.5% percentiles
-  taken over the resamples where ρ is defined.
+  with replacement (``N_BOOT`` = 10 000 resamples, ``BOOT_SEED`` = 0: the resamples of
+  the claims, :mod:`resnet_stability.bootstrap`), ρ recomputed on each, and the 2.5%
+  and 97.5% percentiles taken over the resamples where ρ is defined.
 
 The thesis predicts ρ < 0: larger amplification, lower accuracy.
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from resnet_stability.claims import BOOT_SEED, N_BOOT, bootstrap_resamples
+from resnet_stability.bootstrap import BOOT_SEED, N_BOOT, bootstrap_resamples
 
 CORRELATION_COLUMNS = ["dataset", "block", "members", "n", "n_inf", "spearman", "ci_low", "ci_high"]
 ALL = "all"

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from resnet_stability.atomic import atomic_path
 from resnet_stability.results import aggregate, learned_h_table, level_accuracy_table
-from resnet_stability.store import atomic_path
 
 
 def plot_accuracy_vs_h(table, path_stem, title_note: str = "", panel_notes: dict | None = None) -> list[Path]:

@@ -2,7 +2,7 @@
 
 Given the reproduction's root instead (``python -m resnet_stability.report reproduction/``),
 it writes one offline page of the whole reproduction, claims table included
-(:func:`resnet_stability.reproduction_report.write_reproduction_html`).
+(:func:`resnet_stability.reproduction.document.write_reproduction_html`).
 
 Reads the output folder of ``python -m resnet_stability.sweep`` and writes
 
@@ -38,9 +38,9 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from resnet_stability.atomic import atomic_write_text
 from resnet_stability.correlation import CORRELATION_COLUMNS
 from resnet_stability.results import aggregate, format_mean_std, summary_lines
-from resnet_stability.store import atomic_write_text
 
 EXIT_USAGE = 2
 PROG = "python -m resnet_stability.report"
@@ -572,7 +572,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        from resnet_stability.reproduction_report import is_reproduction_root, write_reproduction_html
+        from resnet_stability.reproduction.document import is_reproduction_root, write_reproduction_html
 
         if is_reproduction_root(args.results_dir):  # the whole reproduction: one page, claims table included
             print(f"wrote {write_reproduction_html(args.results_dir, args.out)}")

@@ -1,4 +1,4 @@
-"""The beyond-the-paper summaries (``resnet_stability.beyond``) and their section of
+"""The beyond-the-paper summaries (``resnet_stability.reproduction.beyond``) and their section of
 REPRODUCTION.md, on small hand-made tables whose answers are computed here by hand."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resnet_stability import beyond
-from resnet_stability.claims import CONTRADICTED, HOLDS, INCONCLUSIVE
-from resnet_stability.reproduction_report import _beyond
+from resnet_stability.reproduction import beyond
+from resnet_stability.reproduction.claims import CONTRADICTED, HOLDS, INCONCLUSIVE
+from resnet_stability.reproduction.document import _beyond
 
 
 def correlations(rows):

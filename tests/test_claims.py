@@ -1,5 +1,5 @@
-"""The paper's claims as code (``resnet_stability.claims``) on small hand-made tables
-whose verdicts are known, and the statistics on inputs with answers worked out by hand."""
+"""The paper's claims as code (``resnet_stability.reproduction.claims``) on small hand-made tables
+whose verdicts are known, and the sign-flip test on inputs with answers worked out by hand."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resnet_stability import claims
-from resnet_stability.claims import CONTRADICTED, HOLDS, INCONCLUSIVE
+from resnet_stability.reproduction import claims
+from resnet_stability.reproduction.claims import CONTRADICTED, HOLDS, INCONCLUSIVE
 
 TRIALS = 10
 WOBBLE = np.array([0.01, -0.01, 0.02, -0.02, 0.0, 0.015, -0.015, 0.005, -0.005, 0.0])  # mean 0, std ~0.012
@@ -35,24 +35,6 @@ def test_sign_flip_p_by_hand():
     assert claims.sign_flip_p(np.array([1.0, -1.0])) == 1.0
     with pytest.raises(ValueError, match="at most 16"):
         claims.sign_flip_p(np.ones(17))
-
-
-def test_bootstrap_of_constant_and_of_scaled_values():
-    mean, low, high = claims.bootstrap_mean(np.full(10, 0.25))
-    assert (mean, low, high) == (0.25, 0.25, 0.25)
-    b = np.arange(10.0)
-    ratio, low, high = claims.bootstrap_std_ratio(3 * b, b)  # every resample: exactly 3
-    assert ratio == pytest.approx(3.0) and low == pytest.approx(3.0) and high == pytest.approx(3.0)
-    # a constant b: infinite ratio against a spread a, 1 against a constant a
-    assert claims.bootstrap_std_ratio(b, np.zeros(10))[0] == np.inf
-    assert claims.bootstrap_std_ratio(np.ones(10), np.zeros(10))[0] == 1.0
-
-
-def test_bootstrap_interval_covers_the_mean_of_noisy_differences():
-    d = 0.05 + WOBBLE
-    mean, low, high = claims.bootstrap_mean(d)
-    assert mean == pytest.approx(0.05)
-    assert low < 0.05 < high and high - low < 0.03
 
 
 @pytest.mark.parametrize("low, high, threshold, side, expected", [

@@ -4,25 +4,18 @@ P = μ·max(0, max_λ |1 + hλ| − 1) per block, λ the eigenvalues of the fiel
 the batch's first example, the gradient reaching h only. Expected values come from numpy
 written here: the analytic Jacobians of the three forward-Euler fields (row-vector
 Keras layout: f(y) = σ(y k1 + b1) k2 + b2, so ∂f_i/∂y_j = Σ_k k1[j,k] σ'(z_k) k2[k,i]),
-``numpy.linalg.eigvals``, and the hand derivative of |1 + hλ| in h. The engine test
-trains members against standalone networks whose loss adds ``model.losses``.
+``numpy.linalg.eigvals``, and the hand derivative of |1 + hλ| in h. Members trained by
+the sweep with the penalty are in ``test_trainer.py``; its spec and flag in
+``test_experiment.py`` and ``test_cli.py``.
 """
 
 from __future__ import annotations
 
-import json
-import math
-
 import keras
 import numpy as np
-import pandas as pd
 import pytest
 import tensorflow as tf
 
-import test_engine as engine_tests
-from resnet_stability import engine
-from resnet_stability.data import load_dataset, subsample_rows
-from resnet_stability.experiment import resolve_spec
 from resnet_stability.layers import BLOCKS
 from resnet_stability.layers.euler_penalty import euler_factor
 from resnet_stability.models import build_model
@@ -187,98 +180,3 @@ def test_keras_file_round_trip_keeps_the_penalty(tmp_path, rng):
     loaded(x, training=True)
     model(x, training=True)
     np.testing.assert_allclose([float(v) for v in loaded.losses], [float(v) for v in model.losses], rtol=1e-6)
-
-
-# ------------------------------------------------------------- the engine: member = standalone
-
-
-@pytest.fixture(scope="module")
-def wine95():
-    return subsample_rows(load_dataset("wine"), 95, seed=0)
-
-
-class PenalisedStandalone(engine_tests.Standalone):
-    """``test_engine``'s plain loop; the loss adds the model's own losses (the penalty)."""
-
-    with_layer_losses = True
-
-    def build(self, seed):
-        spec = self.spec
-        return build_model(
-            self.dataset.n_features, self.dataset.n_classes, self.block, depth=spec.depth, width=spec.width,
-            h=self.h, seed=seed, learn_h=True, h_max=spec.h_max, stability_penalty=spec.stability_penalty,
-        )
-
-
-def test_every_member_trains_with_its_own_penalty_as_a_standalone_model_would(wine95, float64):
-    """Members (h 0.7 and 1.9, 2 trials; μ = 5) equal standalone networks trained with the
-    penalty in their loss, and the penalty pulls the learned h below where it goes without."""
-    spec = engine_tests.make_spec(h_values=(0.7, 1.9), learn_h=True, h_max=2.0, stability_penalty=5.0)
-    result = engine.train_cell(wine95, spec, "residual")
-    assert not result.diverged.any()
-    rows = engine.cell_records(result, spec, "residual", "cpu")
-    assert set(rows["stability_penalty"]) == {5.0}
-    trainers = {h: PenalisedStandalone(wine95, spec, "residual", h) for h in spec.h_values}
-    for m, plan in enumerate(result.plans):
-        trainers[plan.h].train(plan)
-        engine_tests.assert_same_weights(result.model, m, trainers[plan.h].weights())
-    free = engine.train_cell(wine95, engine_tests.make_spec(h_values=(0.7, 1.9), learn_h=True, h_max=2.0), "residual")
-    assert np.all(result.learned_steps()[2:] < free.learned_steps()[2:] - 1e-3)  # the h = 1.9 members
-
-
-def test_the_penalty_trains_where_the_step_is_compiled_whole(wine95):
-    """``--jit on`` compiles the whole step with XLA, which has no eigen-decomposition:
-    a cell with the penalty compiles only its update instead of failing."""
-    spec = engine_tests.make_spec(h_values=(1.0,), trials=1, epochs=1, learn_h=True, stability_penalty=1.0)
-    result = engine.train_cell(wine95, spec, "residual", xla="step")
-    assert np.isfinite(result.test_accuracy).all()
-
-
-# ----------------------------------------------------------------------- the spec, the sweep
-
-
-def test_zero_penalty_keeps_the_hash_and_the_columns():
-    learned = resolve_spec("wine", {"learn_h": True})
-    assert resolve_spec("wine", {"learn_h": True, "stability_penalty": 0.0}).cell_hash("residual") == learned.cell_hash(
-        "residual"
-    )
-    assert "stability_penalty" not in learned.cell_config("residual")
-    penalised = resolve_spec("wine", {"learn_h": True, "stability_penalty": 1})
-    assert penalised.cell_config("residual")["stability_penalty"] == 1.0
-    assert penalised.cell_hash("residual") == resolve_spec("wine", {"learn_h": True, "stability_penalty": 1.0}).cell_hash(
-        "residual"
-    )
-    assert penalised.cell_hash("residual") != learned.cell_hash("residual")
-    with pytest.raises(ValueError, match=r"needs learn_h=True"):
-        resolve_spec("wine", {"stability_penalty": 1.0})
-    with pytest.raises(ValueError, match=r"^block 'rk4' is not a forward-Euler block"):
-        resolve_spec("wine", {"learn_h": True, "stability_penalty": 1.0, "blocks": ("residual", "rk4")})
-
-
-def test_sweep_flags(capsys):
-    from resnet_stability import sweep
-
-    assert sweep.main(["--dataset", "wine", "--stability-penalty", "1"]) == 2
-    assert "--stability-penalty only applies with --learn-h" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        sweep.main(["--dataset", "wine", "--learn-h", "--stability-penalty", "-1"])
-    assert "invalid --stability-penalty '-1': must be >= 0.0" in capsys.readouterr().err
-    assert sweep.main(["--dataset", "wine", "--learn-h", "--stability-penalty", "inf"]) == 2
-    assert "stability_penalty must be a finite number >= 0, got inf" in capsys.readouterr().err
-    assert sweep.main(["--dataset", "wine", "--learn-h", "--stability-penalty", "0.5", "--show-config"]) == 0
-    (experiment,) = json.loads(capsys.readouterr().out)["experiments"]
-    assert experiment["stability_penalty"] == 0.5
-
-
-def test_a_quick_sweep_with_the_penalty_records_it(tmp_path, capsys):
-    from resnet_stability import sweep
-
-    out = tmp_path / "penalised"
-    argv = ["--dataset", "wine", "--quick", "--blocks", "shrinkage", "--learn-h", "--stability-penalty", "2",
-            "--out", str(out)]
-    assert sweep.main(argv) == 0
-    capsys.readouterr()
-    table = pd.read_csv(out / "results.csv")
-    assert set(table["stability_penalty"]) == {2.0}
-    steps = np.array([json.loads(text) for text in table["learned_h"]])
-    assert np.all((steps > 0) & (steps <= 1.0)) and math.isfinite(table["test_accuracy"].sum())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from resnet_stability.executors import run_cells
-from resnet_stability.sweep import main
+from resnet_stability.sweep.cli import main
+from resnet_stability.sweep.executors import run_cells
 
 TIMING = ["seconds", "cell_seconds", "stability_seconds"]
 

@@ -400,3 +400,29 @@ def test_step_sizes_give_each_block_its_own_h(block, float64, rng, perturb_weigh
         alone.set_weights(member_weights(ensemble, m))
         expected = _numpy_forward(alone, x[:, m], [row[m] for row in member_steps], block)
         np.testing.assert_allclose(out[:, m], expected, atol=1e-12, rtol=0)
+
+
+def test_every_block_of_a_model_has_its_own_derived_seed():
+    """Block i of ``build_model(seed=s)`` is initialised as a standalone block with seed
+    ``derive_seed(s, "block", i)``, the stem and head as standalone dense layers with
+    ``derive_seed(s, "stem")`` and ``derive_seed(s, "head")`` (derived here by hand):
+    blocks differ from each other, and a members model's member 0 is the standalone model."""
+    model = build_model(4, 3, "residual", depth=3, width=5, h=0.2, seed=9)
+    for i in range(3):
+        alone = StepResidual(h=0.2, seed=derive_seed(9, "block", i))
+        alone(np.zeros((1, 5), "float32"))
+        for a, b in zip(model.get_layer(f"block_{i}").get_weights(), alone.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    for name, units, n_in in (("stem", 5, 4), ("head", 3, 5)):  # seeds derive_seed(9, "stem"), (9, "head")
+        alone = MembersDense(units, seed=derive_seed(9, name))
+        alone(np.zeros((1, n_in), "float32"))
+        for a, b in zip(model.get_layer(name).get_weights(), alone.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    kernels = [model.get_layer(f"block_{i}").field.kernel1.numpy() for i in range(3)]
+    assert all(np.max(np.abs(kernels[i] - kernels[j])) > 1e-3 for i in range(3) for j in range(i))
+    members = build_model(4, 3, "residual", depth=3, width=5, h=[0.2, 0.2], members=2, seed=[9, 10])
+    for name in ("stem", "block_0", "block_2", "head"):
+        for a, b in zip(members.get_layer(name).get_weights(), model.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a[0], b)  # member 0 (seed 9) is the standalone model
+            if b.ndim == 2:  # kernels (biases start at zero for every seed)
+                assert np.max(np.abs(a[1] - b)) > 1e-3  # member 1 (seed 10) is not

@@ -83,9 +83,21 @@ def test_readme_dataset_snippet_prints_the_counts_of_the_readme_table(capsys):
 
 
 def test_readme_sweep_commands_use_existing_flags():
-    from resnet_stability.sweep import build_parser
+    from resnet_stability.sweep.cli import build_parser
 
     known = {option for action in build_parser()._actions for option in action.option_strings}
     used = set(re.findall(r"python -m resnet_stability\.sweep[^\n`]*", README.read_text(encoding="utf-8")))
     flags = {flag for command in used for flag in re.findall(r"(--[a-z-]+)", command)}
     assert flags and flags <= known, sorted(flags - known)
+
+
+def test_readme_layout_names_every_module():
+    """The README's Layout section is current: it names every module and subpackage of
+    ``resnet_stability``."""
+    text = README.read_text(encoding="utf-8")
+    layout = text[text.index("## Layout") : text.index("## Licence")]
+    package = README.parent / "resnet_stability"
+    names = {path.name for path in package.rglob("*.py") if path.name not in ("__init__.py", "__main__.py")}
+    names |= {f"{path.name}/" for path in package.iterdir() if (path / "__init__.py").is_file()}
+    missing = sorted(name for name in names if not re.search(r"(?<![\w.])" + re.escape(name), layout))
+    assert not missing, f"add to the README's Layout section: {', '.join(missing)}"

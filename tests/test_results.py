@@ -1,16 +1,20 @@
-"""Summaries and figures of a results table with few trials or few h (nothing trains):
-``resnet_stability.results`` and ``resnet_stability.plots``."""
+"""Summaries of a results table (``resnet_stability.results``), and its figures with few
+trials or few h (nothing trains): mean ± std over trials, the best h, the long-form
+tables of learned h and of accuracy by level."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.figure  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from helpers import learned_h_hand_table  # noqa: E402
 
 from resnet_stability import plots  # noqa: E402
 from resnet_stability.results import aggregate, summary_lines  # noqa: E402
@@ -96,3 +100,75 @@ def test_a_failed_figure_write_leaves_the_old_figure(tmp_path, monkeypatch):
         plots.plot_accuracy_vs_h(ONE_TRIAL, tmp_path / "fig")
     assert old.read_bytes() == b"old figure"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"]
+
+
+def hand_table() -> pd.DataFrame:
+    rows = []
+    accuracies = {
+        ("residual", 0.1): [0.5, 0.7, 0.9],  # mean 0.7, std 0.2
+        ("residual", 1.0): [0.6, 0.6, 0.9],  # mean 0.7, std sqrt(0.03)
+        ("residual", 0.5): [0.8, 0.9, 1.0],  # mean 0.9, std 0.1  <- best
+        ("shrinkage", 0.1): [1.0, 0.9, 0.8],  # mean 0.9 <- best
+        ("shrinkage", 1.0): [0.2, 0.4, 0.3],  # mean 0.3, std 0.1
+    }
+    for (block, h), values in accuracies.items():
+        for trial, value in enumerate(values):
+            rows.append(
+                dict(dataset="wine", block=block, h=h, trial=trial, test_accuracy=value,
+                     train_accuracy=1.0, diverged=(block == "shrinkage" and h == 1.0 and trial < 2))
+            )
+    return pd.DataFrame(rows)
+
+
+def test_aggregate_mean_and_sample_std():
+    agg = aggregate(hand_table())
+    assert list(zip(agg["block"], agg["h"])) == [
+        ("residual", 0.1), ("residual", 0.5), ("residual", 1.0), ("shrinkage", 0.1), ("shrinkage", 1.0),
+    ]
+    np.testing.assert_allclose(agg["mean"], [0.7, 0.9, 0.7, 0.9, 0.3], atol=1e-12)
+    np.testing.assert_allclose(agg["std"], [0.2, 0.1, math.sqrt(0.03), 0.1, 0.1], atol=1e-12)
+    assert list(agg["trials"]) == [3, 3, 3, 3, 3]
+    assert list(agg["diverged"]) == [0, 0, 0, 0, 2]
+
+
+def test_summary_names_best_h_per_block():
+    lines = summary_lines(hand_table())
+    residual = [line for line in lines if line.strip().startswith("residual")]
+    shrinkage = [line for line in lines if line.strip().startswith("shrinkage")]
+    assert len(residual) == 1 and len(shrinkage) == 1
+    assert "best h = 0.5 (0.900 ± 0.100)" in residual[0]
+    assert "best h = 0.1 (0.900 ± 0.100)" in shrinkage[0]
+    assert "h = 0.1: 0.700 ± 0.200" in residual[0] and "h = 1: 0.700 ± 0.173" in residual[0]
+    assert "2 diverged" in shrinkage[0] and "diverged" not in residual[0]
+    assert any("wine" in line for line in lines)
+
+
+def test_learned_h_table_is_long_form():
+    from resnet_stability.results import learned_h_table
+
+    long = learned_h_table(learned_h_hand_table())
+    assert len(long) == 2 * 2 * 2 * 3
+    row = long[(long["block"] == "shrinkage") & (long["h"] == 0.6) & (long["trial"] == 1) & (long["block_index"] == 2)]
+    assert float(row["learned_h"].iloc[0]) == pytest.approx(0.6 + 0.1 + 0.02)
+    assert learned_h_table(learned_h_hand_table().drop(columns="learned_h")).empty
+
+
+def test_level_accuracy_table_and_figure(tmp_path):
+    """Hand-made rows: one diverged at level 2 (null), one without levels (skipped)."""
+    from resnet_stability.plots import plot_accuracy_by_level
+    from resnet_stability.results import level_accuracy_table
+
+    table = pd.DataFrame(
+        [
+            dict(dataset="wine", block="residual", h=0.1, trial=0, level_accuracy=json.dumps([0.5, 0.7, 0.8])),
+            dict(dataset="wine", block="residual", h=0.5, trial=0, level_accuracy=json.dumps([0.4, None, None])),
+            dict(dataset="wine", block="shrinkage", h=0.1, trial=0, level_accuracy=None),
+        ]
+    )
+    long = level_accuracy_table(table)
+    assert list(long["level"]) == [1, 2, 3, 1, 2, 3]
+    assert list(long["accuracy"][:4]) == [0.5, 0.7, 0.8, 0.4] and long["accuracy"][4:].isna().all()
+    written = plot_accuracy_by_level(table, tmp_path / "by_level")
+    assert [p.suffix for p in written] == [".png", ".pdf"]
+    with pytest.raises(ValueError, match="without --levels"):
+        plot_accuracy_by_level(table.drop(columns="level_accuracy"), tmp_path / "none")

@@ -1,6 +1,7 @@
-"""Tests for ``resnet_stability.store``: completion markers, validation of stored cells on
-resume, file modes under the umask, and the per-cell lock. Nothing trains here: cells
-are small hand-made tables of the spec's (h, trial) members."""
+"""Tests for the results store (``resnet_stability.sweep.store``): completion markers,
+validation of stored cells on resume, where each cell is written, and the per-cell lock.
+Nothing trains here: cells are small hand-made tables of the spec's (h, trial) members.
+(Atomic writes themselves: ``test_atomic.py``.)"""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import stat
 import threading
 import time
 
+import helpers
 import pandas as pd
 import pytest
 
-from resnet_stability.experiment import resolve_spec
-from resnet_stability.store import ResultsStore, atomic_write_text
+from resnet_stability.atomic import atomic_write_text
+from resnet_stability.sweep.experiment import resolve_spec
+from resnet_stability.sweep.store import ResultsStore
 
 H_VALUES = (0.1, 0.5, 1.0)
 TRIALS = 2
@@ -161,19 +164,6 @@ def test_atomic_writes_respect_the_umask(tmp_path, umask, mode):
         assert stat.S_IMODE(written.stat().st_mode) == mode, (written.name, oct(written.stat().st_mode))
 
 
-def test_unwritable_folder_error_names_the_folder_not_a_temporary_file(tmp_path, monkeypatch):
-    import tempfile
-
-    def refuse(dir=None, prefix="", suffix=""):  # noqa: A002 - tempfile.mkstemp's keywords
-        raise PermissionError(13, "Permission denied", os.path.join(dir, f"{prefix}x1y2{suffix}"))
-
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)
-    with pytest.raises(PermissionError) as info:
-        atomic_write_text(tmp_path / "spec.json", "{}")
-    message = str(info.value)
-    assert str(tmp_path) in message and "not writable" in message and ".tmp" not in message
-
-
 def test_cell_lock_waits_for_the_holder_and_reports_it_once(tmp_path):
     store, spec = ResultsStore(tmp_path / "out"), make_spec()
     events = []
@@ -204,3 +194,36 @@ def test_cell_lock_waits_for_the_holder_and_reports_it_once(tmp_path):
     assert events[-1] == "got lock"
     lock = store.lock_path(spec, "residual")
     assert lock.parent == store.cells and lock.name.startswith(".")
+
+
+def small_frame(block, value):
+    """A whole cell of ``helpers.make_spec()``'s grid (h 0.1, 0.7 × trials 0, 1): the store only
+    returns cells with one row per member."""
+    return pd.DataFrame(dict(block=[block] * 4, h=[0.1, 0.1, 0.7, 0.7], trial=[0, 1, 0, 1], test_accuracy=[value] * 4))
+
+
+def test_read_table_in_spec_and_block_order_and_new_config_new_path(tmp_path):
+    store = ResultsStore(tmp_path)
+    spec = helpers.make_spec(blocks=("shrinkage", "residual", "batchnorm"))
+    # written out of order, one block missing
+    store.write_cell(spec, "residual", small_frame("residual", 0.5))
+    store.write_cell(spec, "shrinkage", small_frame("shrinkage", 0.25))
+    table = store.read_table([spec])
+    assert list(table["block"]) == ["shrinkage"] * 4 + ["residual"] * 4
+    assert list(table.index) == list(range(8))
+    assert store.has_cell(spec, "residual") and not store.has_cell(spec, "batchnorm")
+    assert all(not name.endswith(".tmp") for name in helpers.visible_files(store.cells))
+
+    changed = helpers.make_spec(blocks=("shrinkage", "residual", "batchnorm"), epochs=spec.epochs + 1)
+    old_path = store.cell_path(spec, "residual")
+    new_path = store.cell_path(changed, "residual")
+    assert new_path != old_path and new_path.parent == old_path.parent
+    before = old_path.read_bytes()
+    store.write_cell(changed, "residual", small_frame("residual", 0.75))
+    assert old_path.read_bytes() == before, "a changed configuration overwrote an old cell"
+    assert len([name for name in helpers.visible_files(store.cells) if name.endswith("csv")]) == 3
+    assert list(store.read_table([changed])["test_accuracy"]) == [0.75] * 4
+    assert list(store.read_table([spec, changed])["test_accuracy"]) == [0.25] * 4 + [0.5] * 4 + [0.75] * 4
+    # a different block or dataset is a different cell too
+    assert store.cell_path(spec, "shrinkage") != old_path
+    assert store.cell_path(helpers.make_spec(dataset="abalone"), "residual") != old_path

@@ -1,9 +1,9 @@
-"""Tests for training from a streamed transaction file (``resnet_stability.streaming``).
+"""Tests for training from a streamed transaction file (``resnet_stability.sweep.streaming``).
 
 What must hold: the scan finds exactly the windows of ``time_windows`` and the
 standardiser of ``fit_standardizer`` without holding the file; training never sees more
 than one chunk of rows at a time; with the same batch order a member is the same network
-as a plain standalone loop (weights atol 2e-5, as in ``test_engine.py``); the batch
+as a plain standalone loop (weights atol 2e-5, as in ``test_trainer.py``); the batch
 order depends on the shuffle buffer and the seed, not on the chunking; the evaluation
 pass scores exactly as the in-memory ``evaluate_accuracy``; the sweep CLI runs with
 ``--stream`` and rejects it for other datasets.
@@ -19,12 +19,15 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from resnet_stability import engine, streaming, sweep
+from resnet_stability import sweep
 from resnet_stability.data import fit_standardizer, load_dataset, simulate_transactions, subsample_rows
 from resnet_stability.data.timesplit import time_windows
-from resnet_stability.experiment import ExperimentSpec, resolve_spec
 from resnet_stability.models import build_model
 from resnet_stability.seeding import derive_seed
+from resnet_stability.sweep import streaming, trainer
+from resnet_stability.sweep.experiment import ExperimentSpec, resolve_spec
+from resnet_stability.sweep.noise import NoiseSource
+from resnet_stability.sweep.records import cell_records, time_records
 
 WEIGHT_ATOL = 2e-5
 ROWS = 1500
@@ -205,7 +208,7 @@ def streamed_cell(tx_file):
         patch.setattr(streaming, "bitcoin_features", features)
         patch.setattr(streaming.BufferShuffler, "add", add)
         patch.setattr("resnet_stability.data.bitcoin.load_bitcoin", no_loading)
-        patch.setattr(engine, "EVAL_CHUNK", 50)  # several evaluation pieces per window
+        patch.setattr(trainer, "EVAL_CHUNK", 50)  # several evaluation pieces per window
         result = streaming.train_cell_streaming(path, spec, "residual")
     return spec, result, seen
 
@@ -221,11 +224,11 @@ def test_streaming_holds_one_chunk_at_a_time(tx_file, streamed_cell):
         assert ((accuracy >= 0) & (accuracy <= 1)).all()
     assert sorted(result.window_accuracy) == [w.index for w in split.windows]
     np.testing.assert_array_equal(result.test_accuracy, result.window_accuracy[split.windows[0].index])
-    table = engine.time_records(result, spec, "residual")
+    table = time_records(result, spec, "residual")
     memory = time_windows(dataset.time, 365.0, 182.0)
     counts = table.groupby("window")["n"].first()
     assert counts.to_dict() == {w.index: w.n for w in memory.windows}
-    records = engine.cell_records(result, spec, "residual", "cpu")
+    records = cell_records(result, spec, "residual", "cpu")
     assert (records["n_train"] == memory.train_idx.size).all()
     assert (records["n_test"] == memory.windows[0].n).all()
     assert not result.diverged.any() and np.isfinite(result.final_loss).all()
@@ -236,7 +239,7 @@ def test_streaming_holds_one_chunk_at_a_time(tx_file, streamed_cell):
 def test_streamed_scores_equal_the_in_memory_evaluation_of_the_same_model(tx_file, streamed_cell, monkeypatch):
     path, dataset = tx_file
     spec, result, _ = streamed_cell
-    monkeypatch.setattr(engine, "EVAL_CHUNK", 50)  # the same pieces, so the same noise draws
+    monkeypatch.setattr(trainer, "EVAL_CHUNK", 50)  # the same pieces, so the same noise draws
     plan, members = result.plans[0], len(result.plans)
     features = tf.constant(dataset.X, tf.float32)
     mean, scale = tf.constant(plan.mean, tf.float32), tf.constant(plan.scale, tf.float32)
@@ -249,12 +252,12 @@ def test_streamed_scores_equal_the_in_memory_evaluation_of_the_same_model(tx_fil
     memory = time_windows(dataset.time, 365.0, 182.0)
 
     def score(idx, perturb=None):
-        return engine.evaluate_accuracy(predict, gather, np.repeat(idx[:, None], members, axis=1), perturb)
+        return trainer.evaluate_accuracy(predict, gather, np.repeat(idx[:, None], members, axis=1), perturb)
 
     np.testing.assert_array_equal(result.train_accuracy, score(memory.train_idx))
     for window in memory.windows:
         np.testing.assert_array_equal(result.window_accuracy[window.index], score(window.idx))
-    noise = engine.NoiseSource("gaussian", 0.5, derive_seed(spec.seed, spec.dataset, "residual", "noise", "gaussian", 0.5))
+    noise = NoiseSource("gaussian", 0.5, derive_seed(spec.seed, spec.dataset, "residual", "noise", "gaussian", 0.5))
     np.testing.assert_array_equal(result.noise_accuracy[("gaussian", 0.5)], score(memory.windows[0].idx, noise))
     assert not np.array_equal(result.noise_accuracy[("gaussian", 0.5)], result.test_accuracy)
 
@@ -356,7 +359,7 @@ def test_sweep_cli_streams_a_file(tx_file, tmp_path, capsys, monkeypatch):
     def no_loading(*args, **kwargs):
         raise AssertionError("--stream must not load the whole file")
 
-    monkeypatch.setattr("resnet_stability.runner._load", no_loading)
+    monkeypatch.setattr("resnet_stability.sweep.runner._load", no_loading)
     out = tmp_path / "out"
     argv = ["--dataset", "bitcoin", "--data", str(path), "--stream", "--quick", "--chunk-rows", "200",
             "--blocks", "residual", "--out", str(out)]

@@ -1,4 +1,4 @@
-"""The members training step (``resnet_stability.train_step``): packing, constraints,
+"""The members training step (``resnet_stability.sweep.train_step``): packing, constraints,
 sharding, divergence masking, and Keras's cross-entropy on a members model.
 
 Expected values come from plain Keras: standalone models trained with
@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from resnet_stability.models import build_model
-from resnet_stability.train_step import MembersTrainStep, Packing, per_member_loss
+from resnet_stability.sweep.train_step import MembersTrainStep, Packing, per_member_loss
 
 ATOL = 1e-9
 

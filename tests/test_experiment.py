@@ -1,4 +1,6 @@
-"""The paper's presets: one per dataset, resolved by precedence, each runnable with --quick."""
+"""Tests for what a sweep trains (``resnet_stability.sweep.experiment``): the paper's
+presets, one per dataset, resolved by precedence, each runnable with --quick; the
+configuration hash of a cell, which names its stored files, and the spec's checks."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import make_spec
 
 from resnet_stability.data import list_datasets
-from resnet_stability.experiment import COMMON_DEFAULTS, PAPER_H, PRESETS, QUICK, resolve_spec
-from resnet_stability.sweep import ALL_DATASETS, NEEDS_USER_DATA, main
+from resnet_stability.sweep.cli import ALL_DATASETS, NEEDS_USER_DATA, main
+from resnet_stability.sweep.experiment import COMMON_DEFAULTS, PAPER_H, PRESETS, QUICK, resolve_spec
 
 PAPER_TABLE = {  # DESIGN.md: epochs, blocks (depth), width, batch
     "wine": (50, 20, 13, 10),
@@ -126,7 +129,7 @@ def test_presets_that_need_user_data_say_so_without_it(name, capsys):
 
 
 def test_fixed_split_datasets_have_no_test_size_in_spec_or_hash():
-    from resnet_stability.experiment import FIXED_SPLIT_DATASETS
+    from resnet_stability.sweep.experiment import FIXED_SPLIT_DATASETS
 
     assert set(FIXED_SPLIT_DATASETS) == {"adult", "synthetic", "bitcoin", "elliptic", "bitcoinheist"}
     for name in FIXED_SPLIT_DATASETS:
@@ -140,19 +143,6 @@ def test_fixed_split_datasets_have_no_test_size_in_spec_or_hash():
         dataclasses.replace(resolve_spec("wine"), test_size=None)
 
 
-def test_a_fixed_split_plan_needs_no_test_size():
-    from resnet_stability.engine import plan_members
-    from resnet_stability.runner import load_spec_dataset
-
-    spec = resolve_spec("synthetic", {"blocks": ("residual",), "trials": 2}, quick=True)
-    dataset = load_spec_dataset(spec)
-    plans = plan_members(dataset, spec, "residual")
-    assert len(plans) == spec.members_per_cell
-    for plan in plans:  # the fixed split the dataset marks, for every trial
-        np.testing.assert_array_equal(plan.test_idx, np.flatnonzero(dataset.test_mask))
-        np.testing.assert_array_equal(plan.train_idx, np.flatnonzero(~dataset.test_mask))
-
-
 def test_uci_presets_default_to_the_paper_inputs_and_others_have_none():
     for name in ("wine", "abalone", "absenteeism", "autism", "adult"):
         paper, clean = resolve_spec(name), resolve_spec(name, {"inputs": "clean"})
@@ -163,3 +153,78 @@ def test_uci_presets_default_to_the_paper_inputs_and_others_have_none():
         assert spec.inputs is None and "inputs" not in spec.cell_config("residual")
     with pytest.raises(ValueError, match="inputs must be one of paper, clean for wine, got 'raw'"):
         resolve_spec("wine", {"inputs": "raw"})
+
+
+# --------------------------------------------------- configuration hashes and checks
+
+
+def test_a_default_spec_keeps_its_hash():
+    """Hashes computed before learn_h existed (they name the stored cells)."""
+    assert resolve_spec("wine", {}).cell_hash("residual") == "54dc194b5da5"
+    assert resolve_spec("wine", {}).cell_hash("batchnorm") == "69f7e77306a2"
+    assert resolve_spec("synthetic", {}).cell_hash("residual") == "03ea8157e4e1"
+    assert "learn_h" not in resolve_spec("wine", {}).cell_config("residual")
+    # h_max without learn_h changes nothing; with learn_h it is part of the cell
+    assert resolve_spec("wine", {"h_max": 3.0}).cell_hash("residual") == "54dc194b5da5"
+    learned = resolve_spec("wine", {"learn_h": True})
+    assert learned.cell_hash("residual") != "54dc194b5da5"
+    assert learned.cell_config("residual")["learn_h"] is True
+    assert resolve_spec("wine", {"learn_h": True, "h_max": 2}).cell_hash("residual") == resolve_spec(
+        "wine", {"learn_h": True, "h_max": 2.0}
+    ).cell_hash("residual")
+    assert resolve_spec("wine", {"learn_h": True, "h_max": 2.0}).cell_hash("residual") != learned.cell_hash("residual")
+
+
+def test_the_spec_refuses_bad_learn_h_settings():
+    with pytest.raises(ValueError, match=r"^h=0\.6 exceeds h_max=0\.5; give h <= h_max$"):  # the first above
+        resolve_spec("wine", {"learn_h": True, "h_max": 0.5})
+    with pytest.raises(ValueError, match=r"^block 'lm' cannot learn h"):
+        resolve_spec("wine", {"learn_h": True, "blocks": ("residual", "lm")})
+    with pytest.raises(ValueError, match=r"learn_h must be True or False"):
+        resolve_spec("wine", {"learn_h": "yes"})
+    resolve_spec("wine", {"blocks": ("lm",), "h_max": 0.5})  # fixed h: neither applies
+
+
+def test_zero_penalty_keeps_the_hash_and_the_columns():
+    learned = resolve_spec("wine", {"learn_h": True})
+    assert resolve_spec("wine", {"learn_h": True, "stability_penalty": 0.0}).cell_hash("residual") == learned.cell_hash(
+        "residual"
+    )
+    assert "stability_penalty" not in learned.cell_config("residual")
+    penalised = resolve_spec("wine", {"learn_h": True, "stability_penalty": 1})
+    assert penalised.cell_config("residual")["stability_penalty"] == 1.0
+    assert penalised.cell_hash("residual") == resolve_spec("wine", {"learn_h": True, "stability_penalty": 1.0}).cell_hash(
+        "residual"
+    )
+    assert penalised.cell_hash("residual") != learned.cell_hash("residual")
+    with pytest.raises(ValueError, match=r"needs learn_h=True"):
+        resolve_spec("wine", {"stability_penalty": 1.0})
+    with pytest.raises(ValueError, match=r"^block 'rk4' is not a forward-Euler block"):
+        resolve_spec("wine", {"learn_h": True, "stability_penalty": 1.0, "blocks": ("residual", "rk4")})
+
+
+def test_one_level_keeps_every_hash():
+    """levels = 1 is plain training: dropped from the cell config, hashes unchanged."""
+    assert resolve_spec("wine", {"levels": 1}).cell_hash("residual") == "54dc194b5da5"
+    assert "levels" not in resolve_spec("wine", {}).cell_config("residual")
+    two = resolve_spec("wine", {"levels": 2})
+    assert two.cell_config("residual")["levels"] == 2 and two.cell_hash("residual") != "54dc194b5da5"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"levels": 0}, r"^levels must be an integer >= 1, got 0$"),
+        ({"levels": 2, "blocks": ("residual", "lm")}, r"^levels > 1 needs one-step blocks"),
+    ],
+)
+def test_the_spec_refuses_bad_levels(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_spec("wine", overrides)
+
+
+def test_cell_hash_is_not_touched():
+    """The statistic is not part of the spec: cell hashes stay what they were (the
+    hard-coded Wine hash is checked in test_a_default_spec_keeps_its_hash)."""
+    spec = make_spec(h_values=(0.1, 0.6, 1.0), depth=3)
+    assert "stability" not in " ".join(spec.cell_config("residual"))

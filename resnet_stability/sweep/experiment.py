@@ -1,7 +1,7 @@
 """What one sweep trains: :class:`ExperimentSpec`, the paper's presets, per-trial seeds.
 
-A sweep is a grid of cells, one per (dataset, block); a cell trains every
-(h, trial) pair of the grid as one members model (see :mod:`resnet_stability.engine`).
+A sweep is a grid of cells, one per (dataset, block); a cell trains every (h, trial)
+pair of the grid as one members model (see :mod:`resnet_stability.sweep.trainer`).
 
 Seeds (all from :func:`resnet_stability.seeding.derive_seed`):
 
@@ -18,8 +18,8 @@ import dataclasses
 import hashlib
 import json
 
-from resnet_stability.noise import NOISES
 from resnet_stability.seeding import derive_seed
+from resnet_stability.sweep.noise import NOISES
 
 PAPER_H = tuple(round(0.1 * k, 10) for k in range(1, 11))
 #: The UCI datasets, whose inputs are encoded the paper's way or our cleaner way
@@ -57,7 +57,7 @@ PRESETS: dict[str, dict] = {
 #: window (``test_accuracy``) and on each later one (accuracy over time).
 TIME_SPLIT_DATASETS = ("bitcoin", "elliptic", "bitcoinheist")
 #: Datasets that can be trained by streaming their file (``stream=True``; the transaction
-#: schema of :mod:`resnet_stability.data.bitcoin`); see :mod:`resnet_stability.streaming`.
+#: schema of :mod:`resnet_stability.data.bitcoin`); see :mod:`resnet_stability.sweep.streaming`.
 STREAM_DATASETS = ("bitcoin",)
 #: Datasets with a fixed train/test split, where a test fraction means nothing: Adult's
 #: official train/test files, synthetic's fixed train/test sets and the time-split sets.
@@ -117,7 +117,7 @@ class ExperimentSpec:
     noise_kinds: tuple[str, ...] = NOISE_KINDS
     data_path: str | None = None  # the user's file or folder (bitcoin, elliptic, bitcoinheist)
     inputs: str | None = None  # UCI datasets: "paper" (default) or "clean" (data.uci); None for the others
-    stream: bool = False  # bitcoin: train by streaming the file (resnet_stability.streaming)
+    stream: bool = False  # bitcoin: train by streaming the file (resnet_stability.sweep.streaming)
     chunk_rows: int = 1_000_000  # rows per chunk when streaming
     learn_h: bool = False  # train each block's h too, starting from the grid's h (layers.blocks)
     h_max: float = 1.0  # with learn_h: the learned h stays in (0, h_max]; every grid h <= h_max

@@ -15,11 +15,12 @@ part holds, is contradicted when any part is contradicted, and is inconclusive
 otherwise; a claim over several datasets ("in every dataset") likewise.
 
 **Pairing.** Trial t uses the same train/test split for every block and every h
-(:mod:`resnet_stability.experiment`), so two settings are compared trial by trial:
+(:mod:`resnet_stability.sweep.experiment`), so two settings are compared trial by trial:
 
 - mean differences: percentile bootstrap over trials of the mean paired difference
-  (10 000 resamples of the trial indices, seed 0), with an exact two-sided sign-flip
-  permutation p-value of the paired differences (all 2^n sign patterns for n <= 16);
+  (10 000 resamples of the trial indices, seed 0: :mod:`resnet_stability.bootstrap`),
+  with an exact two-sided sign-flip permutation p-value of the paired differences (all
+  2^n sign patterns for n <= 16);
 - ratios of standard deviations: the same paired bootstrap of std(a)/std(b) (sample
   standard deviations, ddof = 1; a resample with std(b) = 0 counts as an infinite ratio
   when std(a) > 0 and as 1 when both are 0).
@@ -57,6 +58,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from resnet_stability.bootstrap import bootstrap_mean, bootstrap_std_ratio
+
 NEAR = 0.01
 MUCH = 2.0
 NEARLY_ONE = 0.98
@@ -64,8 +67,6 @@ REACHED = 0.99
 ABOUT = 0.1
 REVERSALS = 4
 MOST, FEW = 8, 2  # of 10 networks
-N_BOOT = 10_000
-BOOT_SEED = 0
 HOLDS, CONTRADICTED, INCONCLUSIVE = "holds", "contradicted", "inconclusive"
 
 
@@ -87,36 +88,6 @@ class Verdict:
 
 
 # ----------------------------------------------------------------------------- statistics
-
-
-def bootstrap_resamples(n: int, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> np.ndarray:
-    """(n_boot, n) trial indices drawn with replacement (the same for every comparison of n trials)."""
-    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-
-
-def bootstrap_mean(values: np.ndarray) -> tuple[float, float, float]:
-    """(mean, 2.5%, 97.5% percentile bootstrap bounds) of ``values`` (e.g. paired differences)."""
-    values = np.asarray(values, dtype=float)
-    means = values[bootstrap_resamples(len(values))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(values.mean()), float(low), float(high)
-
-
-def _std_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """std(a)/std(b) along the last axis (ddof = 1); 0/0 -> 1, x/0 -> inf."""
-    sa, sb = a.std(axis=-1, ddof=1), b.std(axis=-1, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = sa / sb
-    return np.where(sb > 0, ratio, np.where(sa > 0, np.inf, 1.0))
-
-
-def bootstrap_std_ratio(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """(std(a)/std(b), 2.5%, 97.5% bounds), resampling the trials of a and b together (paired)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    idx = bootstrap_resamples(len(a))
-    ratios = _std_ratio(a[idx], b[idx])
-    low, high = np.percentile(ratios, [2.5, 97.5], method="nearest")
-    return float(_std_ratio(a, b)), float(low), float(high)
 
 
 def sign_flip_p(differences: np.ndarray) -> float:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import platform
-import sys
+
+from resnet_stability import quiet_native_stderr
 
 DEVICE_CHOICES = ("auto", "cpu", "gpu")
 
@@ -18,31 +18,10 @@ class DeviceInfo:
     description: str  # human readable, recorded in results
 
 
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Silence file descriptor 2 for the duration (TensorFlow's C++ start-up lines).
-
-    TensorFlow 2.21 writes "Could not find cuda drivers..." and absl notices straight to
-    the process's stderr at import and device discovery, ignoring TF_CPP_MIN_LOG_LEVEL.
-    The CLI wraps those two moments so that its own output (and its one-line errors)
-    stay readable; Python exceptions still propagate after the descriptor is restored.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def configure_cpu_threads(cores: int | None = None) -> bool:
     """Run each TensorFlow operation on one thread and up to ``cores`` (default: all)
     operations at once. The engine steps a cell's shards as independent operations
-    (:mod:`resnet_stability.train_step`); at the presets' small shapes, ops spread
+    (:mod:`resnet_stability.sweep.train_step`); at the presets' small shapes, ops spread
     over threads were slower on 2 cores than ops side by side (Adult step 105 vs 68 ms
     with 2 shards). Takes effect only before TensorFlow runs its first operation:
     returns False (and changes nothing) after that.

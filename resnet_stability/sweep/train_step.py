@@ -1,7 +1,7 @@
 """One optimiser step for every member of a cell, with divergence masking.
 
 A cell's M members may be split into a few *shards*, each a members model of its own
-(see ``engine.build_members_shards``); one call of :class:`MembersTrainStep` steps all
+(see ``trainer.build_members_shards``); one call of :class:`MembersTrainStep` steps all
 of them in one compiled function. Shards share nothing, so TensorFlow runs them on
 different cores at once (its inter-op threads): on a 2-core CPU the paper's Adult cell
 stepped in 0.65x the time with 2 shards. A member's numbers do not depend on the shard
@@ -22,7 +22,7 @@ are refused. Variables with a constraint (LM-ResNet's k with ``constrain=True``,
 trainable λ) are not packed but copied one by one with their constraint, so that Keras
 applies it after each update.
 :meth:`MembersTrainStep.write_back` copies the packed values into the models' own
-variables (``engine.run_epochs`` does so after the last step).
+variables (``trainer.run_epochs`` does so after the last step).
 
 On a CPU the update (optimiser, finiteness checks, masking) is compiled with XLA:
 one fused pass over the packed parameters instead of a dozen (it is memory-bound: the
@@ -199,7 +199,7 @@ class MembersTrainStep:
             the step is called with into features (b, M, d) and labels (b, M) of all
             members (e.g. row indices gathered from an in-memory table).
         xla: ``"step"`` compiles the whole step with XLA (GPUs), ``"update"`` only
-            each shard's update (CPUs), ``"off"`` nothing (see ``engine.xla_mode``).
+            each shard's update (CPUs), ``"off"`` nothing (see ``trainer.xla_mode``).
 
     ``losses`` (M,) is 0 for dead members; :meth:`alive` is False for members that
     diverged.

@@ -8,11 +8,12 @@ it applies, fixed before the runs:
   between the Prop. 1 statistic ``euler_max`` and test accuracy; under noise it predicts
   ρ > 0 between ``euler_max`` and the accuracy lost. A correlation *holds* when its 95%
   bootstrap interval lies on the predicted side of 0, is *contradicted* when it lies on
-  the other side, and is *inconclusive* otherwise (:func:`resnet_stability.claims.side_of`);
+  the other side, and is *inconclusive* otherwise
+  (:func:`resnet_stability.reproduction.claims.side_of`);
 - **paired changes** (:func:`paired_change`): a variant (learned h, more levels) against
   the fixed-h networks with the same h and trial (same split, same initial weights), the
   mean difference of test accuracy over those pairs with its 95% percentile bootstrap
-  interval (:func:`resnet_stability.claims.bootstrap_mean`);
+  interval (:func:`resnet_stability.bootstrap.bootstrap_mean`);
 - **learned steps** (:func:`learned_h_summary`) and **accuracy by level**
   (:func:`level_summary`): means over trials.
 """
@@ -24,7 +25,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from resnet_stability.claims import INCONCLUSIVE, bootstrap_mean, side_of
+from resnet_stability.bootstrap import bootstrap_mean
+from resnet_stability.reproduction.claims import INCONCLUSIVE, side_of
 
 ALL = "all"  # the correlation tables' "every block" / "every member" label
 PAIR_KEYS = ["dataset", "block", "h", "trial"]

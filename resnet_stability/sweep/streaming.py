@@ -1,6 +1,6 @@
 """Train a Bitcoin cell by streaming its transaction file: memory holds one chunk.
 
-:func:`engine.train_cell <resnet_stability.engine.train_cell>` trains from a Dataset
+:func:`trainer.train_cell <resnet_stability.sweep.trainer.train_cell>` trains from a Dataset
 held in memory (about 70 bytes a row after :func:`~resnet_stability.data.bitcoin.
 load_bitcoin`). :func:`train_cell_streaming` trains the same members model from a
 transaction file (CSV or Parquet in :data:`~resnet_stability.data.bitcoin.
@@ -22,12 +22,12 @@ Passes over the file (each streamed):
    (a uniform random subset of the file's rows, seed ``spec.seed``).
 2. *one pass per epoch*, over the chunks up to the last one holding a training row:
    training-window rows go through a :class:`BufferShuffler` into batches of
-   ``spec.batch_size`` that feed :class:`~resnet_stability.train_step.MembersTrainStep`
+   ``spec.batch_size`` that feed :class:`~resnet_stability.sweep.train_step.MembersTrainStep`
    (standardised and tiled to every member inside the compiled step).
 3. *evaluation*: accuracy of every member on the training window and on every test
    window (and, with ``spec.noise_levels``, on the first test window under noise),
-   counted exactly as :func:`engine.evaluate_accuracy
-   <resnet_stability.engine.evaluate_accuracy>` does (non-finite outputs are wrong).
+   counted exactly as :func:`trainer.evaluate_accuracy
+   <resnet_stability.sweep.trainer.evaluate_accuracy>` does (non-finite outputs are wrong).
 
 **Batch order (the one difference from the in-memory engine).** All members see the same
 batches in the same order: a per-member shuffle would need random access to the file.
@@ -65,8 +65,8 @@ from resnet_stability.data.bitcoin import (
     read_sidecar,
 )
 from resnet_stability.data.timesplit import DEFAULT_WINDOWS, TimeSplit, Window, _check_span, _fmt, unit_word
-from resnet_stability.experiment import STREAM_DATASETS, ExperimentSpec
 from resnet_stability.seeding import derive_seed
+from resnet_stability.sweep.experiment import STREAM_DATASETS, ExperimentSpec
 
 
 class StreamedRows:
@@ -436,11 +436,11 @@ def shuffle_seed(spec: ExperimentSpec, epoch: int) -> int:
 
 class _Scores:
     """Correct-prediction counts of every member on one group of rows (a window), fed
-    chunk by chunk and evaluated in pieces of ``engine.EVAL_CHUNK`` rows (as
+    chunk by chunk and evaluated in pieces of ``trainer.EVAL_CHUNK`` rows (as
     ``evaluate_accuracy`` cuts a row list, so noise draws match the in-memory engine)."""
 
     def __init__(self, score, noise_sources=()):
-        from resnet_stability.engine import EVAL_CHUNK
+        from resnet_stability.sweep.trainer import EVAL_CHUNK
 
         self.score, self.noise_sources, self.piece = score, list(noise_sources), EVAL_CHUNK
         self.parts: list[tuple[np.ndarray, np.ndarray]] = []
@@ -480,11 +480,11 @@ def _add(total, value):
 
 
 def stream_plans(scan: StreamScan, spec: ExperimentSpec, block: str):
-    """One ``engine.MemberPlan`` per (h, trial): its own seed and h; the shared training
+    """One ``plan.MemberPlan`` per (h, trial): its own seed and h; the shared training
     window, standardiser and batch order (``shuffle_seed`` holds ``spec.seed``: epoch e
     shuffles with ``derive_seed(shuffle_seed, "stream-shuffle", e)``); row sets as
     :class:`StreamedRows` counts."""
-    from resnet_stability.engine import MemberPlan
+    from resnet_stability.sweep.plan import MemberPlan
 
     split = scan.time_split
     test_rows = split.windows[0].idx
@@ -510,10 +510,10 @@ def train_cell_streaming(
     """Train all members of the (``spec.dataset``, ``block``) cell from the transaction
     file ``path``, streamed in chunks of ``spec.chunk_rows`` rows (module docstring).
 
-    Returns an ``engine.CellResult`` as :func:`engine.train_cell
-    <resnet_stability.engine.train_cell>` does, with ``plans`` from
+    Returns a ``trainer.CellResult`` as :func:`trainer.train_cell
+    <resnet_stability.sweep.trainer.train_cell>` does, with ``plans`` from
     :func:`stream_plans` (row sets are :class:`StreamedRows` counts; ``time_split``
-    describes the windows, so ``engine.time_records`` works). All members share one
+    describes the windows, so ``records.time_records`` works). All members share one
     batch order; ``shuffle_buffer`` (>= ``spec.batch_size``; default
     ``max(spec.chunk_rows, spec.batch_size)``) rows are shuffled at a time.
     ``on_epoch_end(epoch, mean_loss_per_member, alive)`` is called after each epoch.
@@ -525,7 +525,8 @@ def train_cell_streaming(
     """
     import tensorflow as tf
 
-    from resnet_stability.engine import (
+    from resnet_stability.sweep.train_step import MembersTrainStep
+    from resnet_stability.sweep.trainer import (
         CellResult,
         build_members_shards,
         device_kind,
@@ -534,7 +535,6 @@ def train_cell_streaming(
         run_epochs,
         shard_count,
     )
-    from resnet_stability.train_step import MembersTrainStep
 
     if spec.dataset not in STREAM_DATASETS:
         raise ValueError(
@@ -595,11 +595,11 @@ def train_cell_streaming(
 
 
 def _score_stream(predict, standardise, path, spec: ExperimentSpec, block: str, scan, members: int) -> dict:
-    """One evaluation pass over the file: the scores of ``engine.score_members``."""
+    """One evaluation pass over the file: the scores of ``trainer.score_members``."""
     import tensorflow as tf
 
-    from resnet_stability.engine import evaluate_accuracy, noise_seed
-    from resnet_stability.noise import NoiseSource
+    from resnet_stability.sweep.noise import NoiseSource
+    from resnet_stability.sweep.trainer import evaluate_accuracy, noise_seed
 
     def score(x, y, perturb):  # correct predictions per member on rows x, y
         rows = np.zeros((len(x), members), np.int32)

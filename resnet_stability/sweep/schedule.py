@@ -18,8 +18,8 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from resnet_stability.executors import run_cells
-from resnet_stability.runner import run_cell
+from resnet_stability.sweep.executors import run_cells
+from resnet_stability.sweep.runner import run_cell
 
 
 def _label(number: int, total: int, spec, block: str) -> str:
@@ -72,7 +72,7 @@ def _done_meanwhile(store, spec, block, label) -> bool:
 
 def run_pending_cells(store, specs, executor: str = "inprocess", address: str | None = None, **options) -> None:
     """Compute and store every unfinished cell of ``specs``; ``options`` go to
-    :func:`~resnet_stability.runner.run_cell` (source, device, jit, progress)."""
+    :func:`~resnet_stability.sweep.runner.run_cell` (source, device, jit, progress)."""
     pending = pending_cells(store, specs)
     if executor == "inprocess":
         for label, spec, block in pending:

@@ -1,9 +1,9 @@
-"""The sweep engine: train every (h, trial) of a (dataset, block) cell as ONE model.
+"""The members engine: train every (h, trial) of a (dataset, block) cell as ONE model.
 
 M = len(h grid) × trials independent networks share one Keras model whose weights all
 carry a leading members axis (see :mod:`resnet_stability.layers.members`); one
 optimiser step advances all of them. What makes member m the same network as a
-standalone ``build_model`` trained alone (tested in ``tests/test_engine.py``):
+standalone ``build_model`` trained alone (tested in ``tests/test_trainer.py``):
 
 - its own weights, initialised from its own seed exactly as the standalone model;
 - its own train/test split, standardisation (train statistics only), shuffle order
@@ -12,7 +12,7 @@ standalone ``build_model`` trained alone (tested in ``tests/test_engine.py``):
 - the loss is the SUM of the members' mean cross-entropies, so each member's
   gradient is exactly its own (never averaged over members); optimisers used here
   are element-wise (no global clipping), so Adam/SGD see each member's own gradient.
-  The step itself is :class:`resnet_stability.train_step.MembersTrainStep`.
+  The step itself is :class:`resnet_stability.sweep.train_step.MembersTrainStep`.
 
 Divergence is data, not a crash: after every step a member whose loss or updated
 weights are not finite is marked diverged, its weights (and batch-norm statistics)
@@ -32,27 +32,25 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import json
 import time
 from collections.abc import Callable
 
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
 from resnet_stability.analysis.members_spectra import euler_summary, is_euler_block, members_euler_factors
-from resnet_stability.data import Dataset, fit_standardizer, split_indices
-from resnet_stability.data.timesplit import TimeSplit, dataset_time_windows
-from resnet_stability.experiment import ExperimentSpec
+from resnet_stability.data import Dataset
 from resnet_stability.models import build_model
-from resnet_stability.noise import NoiseSource
 from resnet_stability.seeding import derive_seed
-from resnet_stability.train_step import MembersTrainStep
+from resnet_stability.sweep.experiment import ExperimentSpec
+from resnet_stability.sweep.noise import NoiseSource
+from resnet_stability.sweep.plan import BatchOrder, MemberPlan, plan_members
+from resnet_stability.sweep.train_step import MembersTrainStep
 
 EVAL_CHUNK = 2048  # rows per prediction call
 JIT_CHOICES = ("auto", "on", "off")
-#: Shards of a cell on a CPU (see :mod:`resnet_stability.train_step`): independent
+#: Shards of a cell on a CPU (see :mod:`resnet_stability.sweep.train_step`): independent
 #: members models stepped at once, so that TensorFlow runs them on different cores.
 CPU_SHARDS = 2
 #: Test inputs per member at which the Prop. 1 statistic is taken (:func:`stability_rows`).
@@ -86,81 +84,6 @@ def device_kind(device: str | None) -> str:
 def shard_count(device_kind: str, members: int) -> int:
     """Shards of a cell: :data:`CPU_SHARDS` on a CPU (at most one per member), 1 on a GPU."""
     return 1 if device_kind == "gpu" else max(1, min(CPU_SHARDS, members))
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class MemberPlan:
-    """Everything that makes one member (one trained network) what it is."""
-
-    h: float
-    trial: int
-    seed: int  # weight initialisation (build_model's seed)
-    split_seed: int
-    shuffle_seed: int
-    train_idx: np.ndarray  # dataset rows
-    test_idx: np.ndarray
-    mean: np.ndarray  # standardiser fitted on train_idx only
-    scale: np.ndarray
-    time_split: TimeSplit | None = None  # time-stamped data: the windows after training
-
-
-def time_split_for(dataset: Dataset, spec: ExperimentSpec) -> TimeSplit | None:
-    """The time split of a time-stamped dataset (``dataset.time``), else None."""
-    if dataset.time is None:
-        return None
-    return dataset_time_windows(dataset, spec.train_span, spec.test_span)
-
-
-def plan_members(dataset: Dataset, spec: ExperimentSpec, block: str) -> list[MemberPlan]:
-    """One :class:`MemberPlan` per (h, trial) of ``spec``, in member order.
-
-    Random splits are stratified and paired by trial. A time-stamped dataset is split in
-    time instead (:func:`time_split_for`): every member trains on the same early window
-    and is tested on the next one (``test_idx``) and, later, on each further window;
-    trials then differ in initialisation and shuffle order.
-    """
-    plans = []
-    splits = {}
-    time_split = time_split_for(dataset, spec)
-    for h, trial in spec.members():
-        split_seed = spec.split_seed(trial)
-        if trial not in splits:
-            if time_split is None:
-                train_idx, test_idx = split_indices(dataset.y, spec.test_size, split_seed, dataset.test_mask)
-            else:
-                train_idx, test_idx = time_split.train_idx, time_split.windows[0].idx
-            mean, scale = fit_standardizer(dataset.X[train_idx], dataset.numeric_mask)
-            splits[trial] = (train_idx, test_idx, mean, scale)
-        train_idx, test_idx, mean, scale = splits[trial]
-        seed = spec.member_seed(block, h, trial)
-        plans.append(
-            MemberPlan(
-                h, trial, seed, split_seed, derive_seed(seed, "shuffle"), train_idx, test_idx, mean, scale, time_split
-            )
-        )
-    return plans
-
-
-class BatchOrder:
-    """Per-member shuffle orders: ``next_epoch()`` -> (n_train, M) dataset row indices.
-
-    Member m's order for epoch e is ``train_idx[rng_m.permutation(n_train)]`` with
-    ``rng_m = numpy.random.default_rng(shuffle_seed_m)`` drawn once per epoch, so a
-    standalone run of one plan (``BatchOrder([plan])``) sees exactly member m's batches.
-    Batch s of an epoch is rows ``s*batch_size : (s+1)*batch_size`` (the last may be
-    short, as in ``Model.fit``).
-    """
-
-    def __init__(self, plans: list[MemberPlan]):
-        sizes = {len(p.train_idx) for p in plans}
-        if len(sizes) != 1:
-            raise ValueError(f"members have different training-set sizes {sorted(sizes)}")
-        self.plans = plans
-        self.rngs = [np.random.default_rng(p.shuffle_seed) for p in plans]
-
-    def next_epoch(self) -> np.ndarray:
-        columns = [p.train_idx[rng.permutation(len(p.train_idx))] for p, rng in zip(self.plans, self.rngs)]
-        return np.stack(columns, axis=1)
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
@@ -521,7 +444,7 @@ def noise_seed(spec: ExperimentSpec, block: str, kind: str, level: float) -> int
 def evaluate_accuracy(predict, gather, rows: np.ndarray, perturb=None) -> np.ndarray:
     """Per-member accuracy on ``rows`` (n, M) of ``predict`` (features -> probabilities);
     rows with a non-finite output count as wrong. ``perturb`` (a
-    :class:`~resnet_stability.noise.NoiseSource`) is added to the standardised inputs
+    :class:`~resnet_stability.sweep.noise.NoiseSource`) is added to the standardised inputs
     before prediction (noise robustness)."""
     correct = np.zeros(rows.shape[1])
     for start in range(0, rows.shape[0], EVAL_CHUNK):
@@ -533,118 +456,3 @@ def evaluate_accuracy(predict, gather, rows: np.ndarray, perturb=None) -> np.nda
         hit = tf.equal(tf.argmax(probabilities, axis=-1, output_type=tf.int32), y) & finite
         correct += tf.reduce_sum(tf.cast(hit, tf.float64), axis=0).numpy()
     return correct / rows.shape[0]
-
-
-def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: str) -> pd.DataFrame:
-    """The tidy table rows of one cell: one row per member. With learned step sizes
-    (``spec.learn_h``) a ``learned_h`` column holds the JSON list of the member's trained
-    h per block; without, there is no such column (tables of fixed-h sweeps unchanged),
-    and with the Euler-stability penalty a ``stability_penalty`` column holds its μ.
-    Where the cell computed the Prop. 1 statistic (:func:`member_stability`), columns
-    ``euler_max``, ``euler_stable_share`` and ``stability_seconds`` (its time for the
-    whole cell) follow; every other column is as without it. Multi-level training
-    (``spec.levels`` > 1) adds ``levels`` and ``level_accuracy``, the JSON list of the
-    member's test accuracy after each level (null after the level it diverged in); the
-    row's ``test_accuracy`` is the final level's (the divergence level's for a member
-    that diverged), ``depth`` stays the level-1 depth (the final networks have
-    depth·2^(levels−1) blocks of step h/2^(levels−1))."""
-    rows = []
-    members = len(result.plans)
-    learned = result.learned_steps()
-    last_finite = result.test_accuracy if result.test_accuracy_last_finite is None else result.test_accuracy_last_finite
-    majority = result.test_majority_rate if result.test_majority_rate is not None else [float("nan")] * members
-    for m, plan in enumerate(result.plans):
-        rows.append(
-            dict(
-                dataset=spec.dataset,
-                block=block,
-                h=plan.h,
-                trial=plan.trial,
-                test_accuracy=float(result.test_accuracy[m]),
-                test_accuracy_last_finite=float(last_finite[m]),
-                train_accuracy=float(result.train_accuracy[m]),
-                final_loss=float(result.final_loss[m]),
-                diverged=bool(result.diverged[m]),
-                diverged_epoch=int(result.diverged_epoch[m]),
-                epochs=spec.epochs,
-                seconds=result.seconds / members,
-                cell_seconds=result.seconds,
-                seed=plan.seed,
-                split_seed=plan.split_seed,
-                n_train=len(plan.train_idx),
-                n_test=len(plan.test_idx),
-                test_majority_rate=majority[m],
-                device=device,
-                depth=spec.depth,
-                width=spec.width,
-                batch_size=spec.batch_size,
-                lr=spec.lr,
-                optimizer=spec.optimizer,
-                test_size=spec.test_size,
-                inputs=spec.inputs,
-                activation=spec.activation,
-                max_rows=spec.max_rows,
-                experiment_seed=spec.seed,
-                config_hash=spec.cell_hash(block),
-            )
-        )
-        if learned is not None:
-            rows[-1]["learned_h"] = json.dumps(learned[m].tolist())
-        if spec.stability_penalty:
-            rows[-1]["stability_penalty"] = spec.stability_penalty
-        if result.level_accuracy is not None:
-            rows[-1]["levels"] = spec.levels
-            per_level = [None if np.isnan(a) else float(a) for a in result.level_accuracy[m]]
-            rows[-1]["level_accuracy"] = json.dumps(per_level)
-        if result.euler_max is not None:
-            rows[-1].update(
-                euler_max=float(result.euler_max[m]),
-                euler_stable_share=float(result.euler_stable_share[m]),
-                stability_seconds=result.stability_seconds,
-            )
-    return pd.DataFrame(rows)
-
-
-def _member_keys(result: CellResult, spec: ExperimentSpec, block: str) -> list[dict]:
-    return [
-        dict(dataset=spec.dataset, block=block, h=plan.h, trial=plan.trial, seed=plan.seed)
-        for plan in result.plans
-    ]
-
-
-def time_records(result: CellResult, spec: ExperimentSpec, block: str) -> pd.DataFrame:
-    """Accuracy of every member on every test window: one row per member × window."""
-    if not result.window_accuracy:
-        return pd.DataFrame()
-    split = result.plans[0].time_split
-    rows = []
-    for window in split.windows:
-        for key, accuracy in zip(_member_keys(result, spec, block), result.window_accuracy[window.index]):
-            rows.append(
-                dict(
-                    key,
-                    window=window.index,
-                    window_start=window.start,
-                    window_end=window.end,
-                    n=len(window.idx),
-                    accuracy=float(accuracy),
-                    train_start=split.train_start,
-                    train_end=split.train_end,
-                )
-            )
-    return pd.DataFrame(rows)
-
-
-def noise_records(result: CellResult, spec: ExperimentSpec, block: str) -> pd.DataFrame:
-    """Test accuracy of every member under every noise kind and level; level 0 (always
-    included) is the clean test accuracy."""
-    if not spec.noise_levels:
-        return pd.DataFrame()
-    rows = []
-    keys = _member_keys(result, spec, block)
-    levels = sorted({0.0, *spec.noise_levels})
-    for kind in spec.noise_kinds:
-        for level in levels:
-            accuracies = result.test_accuracy if level == 0 else result.noise_accuracy[(kind, level)]
-            rows.extend(dict(key, noise=kind, level=level, accuracy=float(a)) for key, a in zip(keys, accuracies))
-    return pd.DataFrame(rows)

@@ -1,14 +1,10 @@
-"""The reproduction of Zhang & Wynter, as data: every experiment, the command that
-regenerates it, and the writer of REPRODUCTION.md.
-
-``python -m resnet_stability.reproduction run [NAME ...]`` runs experiments (all by
-default) into ``reproduction/``; finished cells are skipped, so a run that stops
-resumes. ``python -m resnet_stability.reproduction write`` recomputes the claims
-(:mod:`resnet_stability.claims`) from the committed tables and writes
-``reproduction/claims.csv``, ``reproduction/claims_parts.csv`` and ``REPRODUCTION.md``.
+"""The reproduction's experiments as data, the command that regenerates each, and the
+runs: ``python -m resnet_stability.reproduction run [NAME ...]`` (:func:`run_sweep`,
+:func:`run_propagation`) writes them into ``reproduction/``; finished cells are
+skipped, so a run that stops resumes.
 
 Experiments (the protocol, fixed before the runs; see each preset in
-:mod:`resnet_stability.experiment`):
+:mod:`resnet_stability.sweep.experiment`):
 
 - ``paper/<dataset>``: the five UCI datasets at the paper's presets with the paper's
   inputs (raw attributes, width = attribute count, no stem), 3 blocks x 10 h x 10
@@ -26,8 +22,6 @@ Experiments (the protocol, fixed before the runs; see each preset in
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -110,10 +104,10 @@ def propagation_table(block: str, h: float, depth: int, name: str, trials: int =
     propagation.layer_accuracy`), plus the trial's final test accuracy and divergence.
     """
     from resnet_stability.analysis.propagation import layer_accuracy, record_propagation
-    from resnet_stability.devices import select_device
-    from resnet_stability.engine import train_cell, xla_mode
-    from resnet_stability.experiment import resolve_spec
-    from resnet_stability.runner import load_spec_dataset
+    from resnet_stability.sweep.devices import select_device
+    from resnet_stability.sweep.experiment import resolve_spec
+    from resnet_stability.sweep.runner import load_spec_dataset
+    from resnet_stability.sweep.trainer import train_cell, xla_mode
 
     info = select_device("auto")  # as the sweep does: its device, threads and graph settings
     spec = resolve_spec("synthetic", {"blocks": (block,), "h_values": (h,), "trials": trials, "depth": depth})
@@ -138,7 +132,7 @@ def run_propagation(root: Path = ROOT) -> None:
     configuration (skipped when present: resumable), the trial-0 propagation grid of each,
     ``propagation.csv`` (all rows) and ``layer_accuracy.png`` (mean over trials by layer)."""
     from resnet_stability.analysis.propagation import plot_propagation
-    from resnet_stability.store import atomic_write_text
+    from resnet_stability.atomic import atomic_write_text
 
     folder = root / "propagation"
     folder.mkdir(parents=True, exist_ok=True)
@@ -181,33 +175,3 @@ def plot_layer_accuracy(table: pd.DataFrame, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m resnet_stability.reproduction", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run experiments (all by default); finished cells are skipped")
-    run.add_argument("names", nargs="*", help=f"any of: {', '.join([*SWEEPS, 'propagation'])}")
-    run.add_argument("--root", type=Path, default=ROOT)
-    write = sub.add_parser("write", help="recompute the claims and write REPRODUCTION.md")
-    write.add_argument("--root", type=Path, default=ROOT)
-    args = parser.parse_args(argv)
-    if args.command == "run":
-        names = args.names or [*SWEEPS, "propagation"]
-        unknown = [n for n in names if n not in SWEEPS and n != "propagation"]
-        if unknown:
-            parser.error(f"unknown experiment(s) {', '.join(unknown)}; allowed: {', '.join([*SWEEPS, 'propagation'])}")
-        for name in names:
-            if name == "propagation":
-                run_propagation(args.root)
-            elif run_sweep(name, args.root) != 0:
-                return 1
-        return 0
-    from resnet_stability.reproduction_report import write_reproduction
-
-    write_reproduction(args.root)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

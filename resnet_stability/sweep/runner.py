@@ -12,7 +12,7 @@ import sys
 
 import pandas as pd
 
-from resnet_stability.experiment import STREAM_DATASETS, TIME_SPLIT_DATASETS, ExperimentSpec
+from resnet_stability.sweep.experiment import STREAM_DATASETS, TIME_SPLIT_DATASETS, ExperimentSpec
 
 
 @dataclasses.dataclass
@@ -56,9 +56,10 @@ def run_cell(
 ) -> CellOutput:
     """Train the (``spec.dataset``, ``block``) cell and return its tables."""
     from resnet_stability.data.bitcoin import is_synthetic
-    from resnet_stability.devices import select_device
-    from resnet_stability.engine import cell_records, noise_records, time_records, train_cell, xla_mode
-    from resnet_stability.progress import EpochProgress
+    from resnet_stability.sweep.devices import select_device
+    from resnet_stability.sweep.progress import EpochProgress
+    from resnet_stability.sweep.records import cell_records, noise_records, time_records
+    from resnet_stability.sweep.trainer import train_cell, xla_mode
 
     info = select_device(device)
     xla = xla_mode(jit, info.kind)
@@ -72,8 +73,8 @@ def run_cell(
         def callback(epoch, losses, alive):
             bar.update(epoch, float(losses[alive].mean()) if alive.any() else float("nan"), int((~alive).sum()))
 
-    if spec.stream:  # memory holds one chunk of the file at a time (resnet_stability.streaming)
-        from resnet_stability.streaming import file_is_synthetic, train_cell_streaming
+    if spec.stream:  # memory holds one chunk of the file at a time (resnet_stability.sweep.streaming)
+        from resnet_stability.sweep.streaming import file_is_synthetic, train_cell_streaming
 
         result = train_cell_streaming(
             spec.data_path, spec, block, device=info.tf_name, xla=xla, on_epoch_end=callback

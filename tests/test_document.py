@@ -1,13 +1,9 @@
-"""The committed reproduction (``reproduction/``, ``REPRODUCTION.md``) and its writer.
+"""REPRODUCTION.md and its writer (``resnet_stability.reproduction.document``):
 
 - the claims table in REPRODUCTION.md is recomputed from the committed CSVs and must be
   identical, so the page cannot drift from the data;
-- every committed results table carries the configuration hash of today's presets and
-  of the experiment's command (``resnet_stability.reproduction.SWEEPS``), so the
-  reproduction cannot silently go stale when a preset or the engine's configuration
-  changes; and two committed Wine networks, retrained by today's engine, end at the
-  committed numbers (so neither can the engine's numbers drift unnoticed);
-- the writer on a small hand-made reproduction folder.
+- the writer on a small hand-made reproduction folder, and the offline HTML page of a
+  reproduction root.
 """
 
 from __future__ import annotations
@@ -16,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
+from helpers import REPO
 
-from resnet_stability import reproduction
-from resnet_stability.reproduction_report import (
+from resnet_stability.reproduction.document import (
     TABLE_END,
     TABLE_START,
     claims_markdown,
@@ -27,38 +22,7 @@ from resnet_stability.reproduction_report import (
     write_reproduction,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 ROOT = REPO / "reproduction"
-COMMITTED = sorted(name for name in reproduction.SWEEPS if (ROOT / name / "results.csv").exists())
-
-
-def resolved_specs(name: str):
-    """The specs the sweep command of experiment ``name`` resolves to today."""
-    from resnet_stability.sweep import build_parser, resolve_specs
-
-    args = build_parser().parse_args(reproduction.SWEEPS[name] + ["--out", "unused"])
-    return resolve_specs(args)
-
-
-def test_the_reproduction_has_been_run_and_committed():
-    assert (REPO / "REPRODUCTION.md").exists()
-    assert "paper/wine" in COMMITTED, "the committed reproduction should hold at least the Wine sweep"
-
-
-@pytest.mark.parametrize("name", COMMITTED)
-def test_committed_results_carry_todays_configuration_hash(name):
-    table = pd.read_csv(ROOT / name / "results.csv")
-    specs = resolved_specs(name)
-    assert set(table["dataset"]) == {spec.dataset for spec in specs}, f"{name}: not every dataset has finished"
-    for spec in specs:
-        part = table[table["dataset"] == spec.dataset]
-        assert set(part["block"]) == set(spec.blocks), f"{name}: not every block of the experiment has finished"
-        for block, rows in part.groupby("block"):
-            assert set(rows["config_hash"]) == {spec.cell_hash(block)}, (
-                f"{name} × {spec.dataset} × {block}: the committed cells were computed with another configuration; "
-                f"rerun {' '.join(reproduction.sweep_command(name))}"
-            )
-            assert len(rows) == spec.members_per_cell
 
 
 def test_reproduction_md_claims_table_is_recomputed_from_the_committed_tables():
@@ -141,34 +105,8 @@ def test_report_of_the_reproduction_root_is_one_offline_page_with_the_claims(tmp
 
 
 def test_markdown_subset_renders_headings_lists_code_and_emphasis():
-    from resnet_stability.reproduction_report import markdown_to_html
+    from resnet_stability.reproduction.document import markdown_to_html
 
     page = markdown_to_html("# Title\n\n- one `x`\n- **two**\n  continued\n\n```\na < b\n```\n\n_note_ text", Path("."))
     assert page == ("<h1>Title</h1>\n<ul><li>one <code>x</code></li><li><strong>two</strong> continued</li></ul>\n"
                     "<pre>a &lt; b</pre>\n<p><em>note</em> text</p>")
-
-
-def test_todays_engine_still_trains_committed_wine_networks_to_the_committed_numbers():
-    """Two members of the committed paper/wine residual cell (h = 0.1 trial 0, h = 0.5
-    trial 5), retrained alone by today's engine at the paper's preset, end where the
-    committed rows say: the reproduction goes stale if the engine's numbers drift, not
-    only if its configuration does. (Bit-identical on the development machine; the
-    tolerance allows another CPU's rounding, not a changed formula, split or order.)"""
-    from resnet_stability import engine
-    from resnet_stability.devices import select_device
-    from resnet_stability.runner import load_spec_dataset
-
-    (spec,) = resolved_specs("paper/wine")
-    committed = pd.read_csv(ROOT / "paper/wine/results.csv")
-    committed = committed[committed["block"] == "residual"].reset_index(drop=True)
-    dataset = load_spec_dataset(spec)
-    plans = engine.plan_members(dataset, spec, "residual")
-    pick = [m for m, plan in enumerate(plans) if (plan.h, plan.trial) in {(0.1, 0), (0.5, 5)}]
-    assert len(pick) == 2
-    info = select_device("cpu")
-    result = engine.train_cell(dataset, spec, "residual", device=info.tf_name, plans=[plans[m] for m in pick],
-                               shards=1, xla=engine.xla_mode("auto", info.kind), stability=False)
-    rows = committed.loc[pick]
-    assert list(rows["h"]) == [plans[m].h for m in pick] and list(rows["trial"]) == [plans[m].trial for m in pick]
-    np.testing.assert_allclose(result.test_accuracy, rows["test_accuracy"], atol=1.5 / rows["n_test"].iloc[0])
-    np.testing.assert_allclose(result.final_loss, rows["final_loss"], rtol=1e-3)

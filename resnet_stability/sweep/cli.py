@@ -1,9 +1,9 @@
 """``python -m resnet_stability.sweep``: accuracy-vs-h sweeps on the paper's datasets.
 
 For each dataset and block ("cell"), every h × trial network trains at once as one
-members model (:mod:`resnet_stability.engine`). Finished cells are saved as they
-finish; rerunning the same command resumes (:mod:`resnet_stability.schedule`). Outputs
-in ``--out`` (default ``results/<dataset>``, ``results/<dataset>-quick`` with
+members model (:mod:`resnet_stability.sweep.trainer`). Finished cells are saved as
+they finish; rerunning the same command resumes (:mod:`resnet_stability.sweep.schedule`).
+Outputs in ``--out`` (default ``results/<dataset>``, ``results/<dataset>-quick`` with
 ``--quick``): ``results.csv`` (one row per dataset × block × h × trial),
 ``accuracy_vs_h.png``/``.pdf``, ``summary.txt``, ``spec.json``,
 ``stability_vs_accuracy.png``/``.pdf`` and ``stability_correlation.csv`` (each
@@ -11,7 +11,7 @@ member's Prop. 1 statistic against its test accuracy, :mod:`resnet_stability.cor
 with ``--noise`` / time windows also ``stability_noise_correlation.csv`` /
 ``stability_time_correlation.csv``); with ``--learn-h``
 also ``learned_h.csv`` and ``learned_h.png``/``.pdf`` (each block's trained h). Bad
-inputs end with one line on stderr and exit code 2 (:mod:`resnet_stability.checks`).
+inputs end with one line on stderr and exit code 2 (:mod:`resnet_stability.sweep.checks`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from resnet_stability.devices import DEVICE_CHOICES
-from resnet_stability.executors import EXECUTORS
-from resnet_stability.experiment import FIXED_SPLIT_DATASETS, NOISE_KINDS, OPTIMIZERS, PRESETS
+from resnet_stability.sweep.devices import DEVICE_CHOICES
+from resnet_stability.sweep.executors import EXECUTORS
+from resnet_stability.sweep.experiment import FIXED_SPLIT_DATASETS, NOISE_KINDS, OPTIMIZERS, PRESETS
 
 ALL = "all"
 EXIT_USAGE = 2
@@ -193,7 +193,7 @@ SIMULATED_ROWS = {False: 20_000, True: 2_000}  # rows of the simulated Bitcoin f
 
 
 def resolve_specs(args) -> list:
-    from resnet_stability.experiment import resolve_spec
+    from resnet_stability.sweep.experiment import resolve_spec
 
     names = list(ALL_DATASETS) if ALL in args.dataset else list(dict.fromkeys(args.dataset))  # "wine,wine" is one
     overrides = {name: getattr(args, name) for name in OVERRIDES}
@@ -214,7 +214,7 @@ def resolve_specs(args) -> list:
                 f"--data is only read by {', '.join(DATA_FILES)}; --dataset {', '.join(without_files)} "
                 "does not read a file: drop --data"
             )
-        from resnet_stability.checks import check_data_path
+        from resnet_stability.sweep.checks import check_data_path
 
         check_data_path(args.data_path, " or ".join(sorted({DATA_FILES[name] for name in names})))
         overrides["data_path"] = str(Path(overrides["data_path"]).resolve())
@@ -233,13 +233,13 @@ def default_out(args) -> Path:
 
 
 def load_checked(spec, source: str):
-    """The dataset of ``spec`` (:func:`~resnet_stability.runner.load_spec_dataset`), with
+    """The dataset of ``spec`` (:func:`~resnet_stability.sweep.runner.load_spec_dataset`), with
     one-line errors for a failed ``--source uci`` fetch, an empty ``--data`` file and a
     ``--test-size`` too small or too large for the data."""
     import pandas as pd
 
     from resnet_stability import checks
-    from resnet_stability.runner import load_spec_dataset
+    from resnet_stability.sweep.runner import load_spec_dataset
 
     try:
         dataset = load_spec_dataset(spec, source)
@@ -280,17 +280,18 @@ def run(args) -> int:
     if args.show_config:
         print(json.dumps({"out": str(out), "experiments": [s.to_dict() for s in specs]}, indent=2))
         return 0
-    from resnet_stability.checks import check_out_folder
+    from resnet_stability.sweep.checks import check_out_folder
 
     check_out_folder(out, args.quick)
 
-    from resnet_stability.devices import select_device
+    from resnet_stability.sweep.devices import select_device
 
     device = select_device(args.device)
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # one new train step per cell is expected, not a retracing problem
 
+    from resnet_stability.atomic import atomic_write_text
     from resnet_stability.data.bitcoin import is_synthetic
     from resnet_stability.plots import (
         plot_accuracy_by_level,
@@ -300,8 +301,8 @@ def run(args) -> int:
         plot_noise_robustness,
     )
     from resnet_stability.results import aggregate, learned_h_table, level_accuracy_table, summary_lines
-    from resnet_stability.schedule import run_pending_cells
-    from resnet_stability.store import ResultsStore, atomic_write_text
+    from resnet_stability.sweep.schedule import run_pending_cells
+    from resnet_stability.sweep.store import ResultsStore
 
     store = ResultsStore(out)
     print(f"resnet_stability sweep: writing to {out.resolve()}")
@@ -310,7 +311,7 @@ def run(args) -> int:
     notes = {}
     for spec in specs:  # load every dataset once up front: bad files fail before any training
         if spec.stream:  # a streamed scan validates the file and finds its windows without holding it
-            from resnet_stability.streaming import stream_notes
+            from resnet_stability.sweep.streaming import stream_notes
 
             notes[spec.dataset] = stream_notes(spec)
             print(f"{spec.dataset} (streamed in chunks of {spec.chunk_rows} rows): {notes[spec.dataset]['windows']}")
@@ -318,7 +319,7 @@ def run(args) -> int:
         dataset = load_checked(spec, args.source)
         notes[spec.dataset] = {"synthetic": is_synthetic(dataset), "rows": int(dataset.X.shape[0])}
         if dataset.time is not None:
-            from resnet_stability.engine import time_split_for
+            from resnet_stability.sweep.plan import time_split_for
 
             notes[spec.dataset]["windows"] = time_split_for(dataset, spec).describe()
             print(f"{spec.dataset}: {notes[spec.dataset]['windows']}")
@@ -377,9 +378,9 @@ def write_stability_outputs(table, out: Path, note: str = "", panel_notes: dict 
     else nothing."""
     if "euler_max" not in table.columns or not table["euler_max"].notna().any():
         return []
+    from resnet_stability.atomic import atomic_write_text
     from resnet_stability.correlation import stability_correlations
     from resnet_stability.plots import plot_stability_vs_accuracy
-    from resnet_stability.store import atomic_write_text
 
     correlations = stability_correlations(table)
     path = out / "stability_correlation.csv"
@@ -397,9 +398,9 @@ def write_stability_extras(table, out: Path, noise=None, over_time=None) -> list
     ``stability_vs_time.png`` (the scatter on the last window)."""
     import pandas as pd
 
+    from resnet_stability.atomic import atomic_write_text
     from resnet_stability.correlation import noise_loss_correlations, noise_losses, window_correlations, with_statistic
     from resnet_stability.plots import plot_stability_vs_accuracy
-    from resnet_stability.store import atomic_write_text
 
     written = []
     if noise is not None and len(noise):
@@ -455,6 +456,3 @@ def main(argv=None) -> int:
         print(f"done in {time.perf_counter() - started:.1f} s")
     return code
 
-
-if __name__ == "__main__":
-    sys.exit(main())
