@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from helpers import REPO
 
+from resnet_stability.reproduction import run as reproduction
 from resnet_stability.reproduction.document import (
     TABLE_END,
     TABLE_START,

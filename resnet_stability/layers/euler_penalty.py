@@ -28,7 +28,7 @@ A non-finite Jacobian gives P = +inf, so the member diverges (its state did).
 
 Costs one field evaluation on w + 1 points and one w × w eigen-decomposition per block,
 member and step; ``keras.ops.eig`` has no XLA kernel, so a cell with the penalty
-compiles only its update (``engine.train_cell``).
+compiles only its update (``sweep.trainer.train_cell``).
 """
 
 from __future__ import annotations

@@ -238,7 +238,7 @@ def load_checked(spec, source: str):
     ``--test-size`` too small or too large for the data."""
     import pandas as pd
 
-    from resnet_stability import checks
+    from resnet_stability.sweep import checks
     from resnet_stability.sweep.runner import load_spec_dataset
 
     try:
