@@ -67,9 +67,9 @@ def run(block, y, training=False):
 
 
 def history_input(block, rng, members):
-    """A state, or for a multistep block (``block.steps`` > 1) a history of distinct states,
-    so that weights acting on the history (LM's k) get a gradient."""
-    steps = getattr(block, "steps", 1)
+    """A state, or for a multistep block (``block.history_length`` > 1) a history of
+    distinct states, so that weights acting on the history (LM's k) get a gradient."""
+    steps = block.history_length
     states = [tf.constant(random_state(rng, members)) for _ in range(steps)]
     return states[0] if steps == 1 else states
 

@@ -319,7 +319,7 @@ def test_model_has_exactly_depth_blocks(block_name, members, depth):
     blocks = [layer for layer in model.layers if layer.name.startswith("block_")]
     assert [layer.name for layer in blocks] == [f"block_{i}" for i in range(depth)]
     # a multistep block needing d states is preceded by d - 1 forward-Euler starters
-    starters = min(depth, getattr(BLOCKS[block_name](h=0.1), "steps", 1) - 1)
+    starters = min(depth, BLOCKS[block_name](h=0.1).history_length - 1)
     assert all(type(layer) is StepResidual for layer in blocks[:starters])
     assert all(type(layer) is BLOCKS[block_name] for layer in blocks[starters:])
     expected_h = 0.5 if members is None else H_MEMBERS
