@@ -2,8 +2,8 @@
 Spearman's ρ with its bootstrap interval, the figure and the sweep's new outputs.
 
 Expected values come from elsewhere: the spectra module's ``euler_statistic`` on the
-standalone member (``CellResult.member_model``), eigenvalues worked out by hand for
-linear blocks whose weights are set directly, and ranks counted by hand.
+standalone member (``CellResult.member_model``) and ranks counted by hand (the
+statistic's own hand-made cases are in ``test_members_spectra.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from resnet_stability import engine
-from resnet_stability.analysis.members_spectra import euler_summary, is_euler_block, members_euler_factors
+from resnet_stability.analysis.members_spectra import is_euler_block, members_euler_factors
 from resnet_stability.analysis.spectra import euler_statistic, jacobian_spectra
 from resnet_stability.correlation import (
     CORRELATION_COLUMNS,
@@ -84,48 +84,6 @@ def test_sample_is_sixty_four_own_test_rows_chosen_by_the_member_seed(wine95):
     assert len(sample) == 64 and len(set(sample)) == 64 and (np.diff(sample) > 0).all()
     other = plans[2].__class__(**{**plans[2].__dict__, "test_idx": np.arange(1000, 1200)})
     assert not np.array_equal(sample, engine.stability_rows(other))  # another member, another sample
-
-
-# ------------------------------------------------------------------- a hand-made case
-
-
-def linear_members_model(jacobians, h):
-    """Members model (2 members, width 3, no stem) of linear residual blocks whose field
-    is f(y) = K2 (K1 y) with K1 = I and K2 = J: Jacobian J at every point. Keras stores
-    K as Kᵀ (row vectors times the kernel)."""
-    model = build_model(input_dim=3, n_classes=2, depth=len(jacobians), h=h, members=2, seed=[1, 2],
-                        activation="linear")
-    blocks = [layer for layer in model.layers if getattr(layer, "field", None) is not None]
-    for block, jac in zip(blocks, jacobians):
-        block.field.kernel1.assign(np.stack([np.eye(3)] * 2))
-        block.field.kernel2.assign(np.stack([np.asarray(jac, dtype=float).T] * 2))
-    return model, blocks
-
-
-def test_hand_made_linear_blocks_give_the_factors_known_by_hand():
-    rotation = [[0.0, -2.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, -3.0]]  # λ = ±2i, −3
-    contracting = -np.eye(3)  # λ = −1 three times
-    model, _ = linear_members_model([rotation, contracting], h=[0.5, 2.0])
-    x = np.random.default_rng(0).normal(size=(7, 2, 3))
-    factors = members_euler_factors(model, x)
-    # h = 0.5: |1 ± i| = √2, |1 − 1.5| = 0.5; |1 − 0.5| = 0.5
-    # h = 2:   |1 ± 4i| = √17, |1 − 6| = 5;   |1 − 2| = 1 (on the circle: stable)
-    np.testing.assert_allclose(factors, [[math.sqrt(2), 0.5], [5.0, 1.0]], atol=1e-6)
-    euler_max, share = euler_summary(factors)
-    np.testing.assert_allclose(euler_max, [math.sqrt(2), 5.0], atol=1e-6)
-    np.testing.assert_array_equal(share, [0.5, 0.5])
-
-
-def test_non_finite_weights_give_an_infinite_statistic_not_a_crash():
-    model, blocks = linear_members_model([-np.eye(3), -np.eye(3)], h=[0.5, 0.5])
-    kernel = blocks[1].field.kernel2.numpy()
-    kernel[1] = np.nan  # member 1's second block overflowed
-    blocks[1].field.kernel2.assign(kernel)
-    factors = members_euler_factors(model, np.ones((4, 2, 3)))
-    np.testing.assert_allclose(factors[0], [0.5, 0.5])
-    assert factors[1, 0] == 0.5 and factors[1, 1] == np.inf
-    euler_max, share = euler_summary(factors)
-    assert euler_max[1] == np.inf and share[1] == 0.5
 
 
 def test_only_forward_euler_blocks_have_the_statistic(wine95):

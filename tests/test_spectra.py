@@ -1,50 +1,16 @@
-"""Tests for resnet_stability.analysis: Jacobian spectra (Props 1 and 2) and propagation."""
+"""Tests for ``resnet_stability.analysis.spectra``: layer states (the history wired as
+``build_model`` wires it), field Jacobians, their spectra and the Prop. 1 statistic
+(Props 1 and 2), and the spectra figure."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import tensorflow as tf
-from PIL import Image
 
-from resnet_stability.analysis import (
-    animate_propagation,
-    block_layers,
-    default_layers,
-    euler_statistic,
-    field_jacobian,
-    jacobian_spectra,
-    layer_accuracy,
-    layer_states,
-    plot_accuracy_vs_h_synthetic,
-    plot_propagation,
-    plot_spectra,
-    record_propagation,
-)
-from resnet_stability.data.synthetic import make_synthetic
+from resnet_stability.analysis.spectra import block_layers, euler_statistic, field_jacobian, jacobian_spectra
+from resnet_stability.analysis.spectra import layer_states, plot_spectra
 from resnet_stability.models import build_model
-
-
-@pytest.fixture(scope="module")
-def points():
-    return np.random.default_rng(7).normal(size=(12, 2)).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def shrinkage_model():
-    return build_model(2, 2, "shrinkage", depth=4, width=2, h=0.3, seed=0)
-
-
-@pytest.fixture(scope="module")
-def residual_model():
-    return build_model(3, 2, "residual", depth=3, width=3, h=0.5, seed=3)
-
-
-@pytest.fixture(scope="module")
-def circles():
-    data = make_synthetic("circles", n_train=20, n_test=20, noise=0.05, seed=0)
-    return data.X[~data.test_mask].astype(np.float32), data.y[~data.test_mask]
 
 
 # --- spectra -------------------------------------------------------------------------
@@ -126,23 +92,14 @@ def test_euler_factor_is_abs_one_plus_h_lambda(residual_model):
         assert stats.loc[stats["block"] == block, "max_euler_factor"].item() == rows["euler_factor"].max()
 
 
-# --- propagation ---------------------------------------------------------------------
-
-
-def test_record_propagation_shape_and_layer_zero(shrinkage_model, points):
-    states = record_propagation(shrinkage_model, points)
-    assert states.shape == (4 + 1, len(points), 2)
-    np.testing.assert_array_equal(states[0], points)  # no stem: layer 0 is the input
-    assert not np.allclose(states[-1], states[0])
-    # each layer is the previous one pushed through its block
-    blocks = block_layers(shrinkage_model)
-    np.testing.assert_allclose(blocks[2](states[2]).numpy(), states[3], atol=1e-6)
-
-
-@pytest.mark.parametrize("block", ["zeros", "rk4"])
-def test_layer_states_follow_the_model(block):
+@pytest.mark.parametrize(
+    "block, options",
+    [("zeros", {}), ("rk4", {}), ("shrinkage", {"integrator": "rk4"}), ("lm", {"field": "shrinkage"})],
+    ids=["zeros", "rk4", "shrinkage+rk4", "lm+shrinkage"],
+)
+def test_layer_states_follow_the_model(block, options):
     # multistep blocks get their history as build_model wires it; head(last state) = model(x)
-    model = build_model(2, 2, block, depth=4, width=2, h=0.3, seed=2)
+    model = build_model(2, 2, block, depth=4, width=2, h=0.3, seed=2, **options)
     x = np.random.default_rng(6).normal(size=(8, 2)).astype(np.float32)
     states = layer_states(model, x)
     assert len(states) == 5
@@ -150,105 +107,50 @@ def test_layer_states_follow_the_model(block):
     assert len(jacobian_spectra(model, x)) == 4 * 8 * 2
 
 
-def test_record_propagation_with_stem():
-    model = build_model(3, 2, "residual", depth=2, width=4, h=0.2, seed=5)
-    x = np.random.default_rng(3).normal(size=(6, 3)).astype(np.float32)
-    states = record_propagation(model, x)
-    assert states.shape == (3, 6, 4)
-    np.testing.assert_allclose(states[0], model.get_layer("stem")(x).numpy(), atol=1e-6)
+def test_layer_states_are_the_chain_written_out():
+    """A ZeroS network (two starters, then three-step blocks): y_1 = b_0(y_0),
+    y_2 = b_1(y_1), y_3 = b_2([y_2, y_1, y_0]), y_4 = b_3([y_3, y_2, y_1]), called here
+    block by block."""
+    model = build_model(3, 2, "zeros", depth=4, width=3, h=0.4, seed=7)
+    x = np.random.default_rng(8).normal(size=(5, 3)).astype(np.float32)
+    b = [model.get_layer(f"block_{i}") for i in range(4)]
+    y = [x]
+    y.append(b[0](y[0], training=False))
+    y.append(b[1](y[1], training=False))
+    y.append(b[2]([y[2], y[1], y[0]], training=False))
+    y.append(b[3]([y[3], y[2], y[1]], training=False))
+    for ours, expected in zip(layer_states(model, x), y):
+        np.testing.assert_array_equal(ours, np.asarray(expected))
 
 
-def test_layer_accuracy_head_matches_model(residual_model):
-    x = np.random.default_rng(4).normal(size=(40, 3)).astype(np.float32)
-    y = (x[:, 0] + 0.3 * x[:, 1] > 0).astype(int)
-    states = record_propagation(residual_model, x)
-    accuracy = layer_accuracy(residual_model, states, y)
-    assert accuracy.shape == (states.shape[0],)
-    predicted = np.argmax(residual_model.predict(x, verbose=0), axis=-1)
-    assert accuracy[-1] == pytest.approx(np.mean(predicted == y))
-    # one-hot labels give the same answer
-    np.testing.assert_allclose(layer_accuracy(residual_model, states, np.eye(2)[y]), accuracy)
+def test_the_field_decides_the_spectrum_not_the_integrator(points):
+    """Prop. 2 is a fact of the shrinkage field: with RK4 steps its Jacobian's eigenvalues
+    are still real and <= 0 (the Prop. 1 column is reported, but is not RK4's region)."""
+    model = build_model(2, 2, "shrinkage", depth=3, width=2, h=0.3, seed=0, integrator="rk4")
+    spectra = jacobian_spectra(model, points)
+    assert np.all(np.abs(spectra["eig_imag"]) < 1e-6) and np.all(spectra["eig_real"] <= 1e-6)
+    assert (spectra["eig_real"] < -1e-3).any()
 
 
-def test_layer_accuracy_probe(residual_model):
-    x = np.random.default_rng(5).normal(size=(40, 3)).astype(np.float32)
-    x[:, 0] += np.where(x[:, 0] > 0, 1.0, -1.0)  # a margin of 2 around x0 = 0
-    y = (x[:, 0] > 0).astype(int)  # linearly separable at layer 0
-    states = record_propagation(residual_model, x)
-    probe = layer_accuracy(residual_model, states, y, method="probe")
-    assert probe.shape == (states.shape[0],)
-    assert probe[0] == 1.0
-    assert np.all((probe >= 0) & (probe <= 1))
-    held_out = layer_accuracy(residual_model, states[:, :30], y[:30], method="probe",
-                              states_test=states[:, 30:], y_test=y[30:])
-    assert held_out.shape == (states.shape[0],)
-    with pytest.raises(ValueError, match="method"):
-        layer_accuracy(residual_model, states, y, method="knn")
-    with pytest.raises(ValueError, match="states_test"):
-        layer_accuracy(residual_model, states, y, method="probe", states_test=states)
-
-
-def test_default_layers():
-    assert default_layers(100) == [0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
-    deep = default_layers(500)
-    assert deep[:4] == [0, 5, 50, 100] and deep[-1] == 500
-    assert deep == [0, 5, 50, *range(100, 501, 50)]
-    assert default_layers(7) == [0, 5, 7]
-    assert default_layers(20) == [0, 5, 10, 20]
-    assert default_layers(0) == [0]
-    with pytest.raises(ValueError):
-        default_layers(-1)
+def test_members_model_is_rejected():
+    model = build_model(2, 2, "residual", depth=2, width=2, h=0.1, members=2, seed=0)
+    x = np.zeros((3, 2), dtype=np.float32)
+    for call in (lambda: block_layers(model), lambda: layer_states(model, x), lambda: jacobian_spectra(model, x)):
+        with pytest.raises(ValueError, match="members"):
+            call()
 
 
 # --- figures -------------------------------------------------------------------------
 
 
-def test_figures_are_written(tmp_path, shrinkage_model, points, circles):
+def test_the_spectra_figure_is_written(tmp_path, shrinkage_model, points):
     spectra = jacobian_spectra(shrinkage_model, points)
     for name in ("spectra.png", "spectra.pdf"):
         out = plot_spectra(spectra, tmp_path / name)
         assert out == tmp_path / name and out.stat().st_size > 1000
 
-    x, y = circles
-    out = plot_propagation(shrinkage_model, x, y, tmp_path / "prop.png", title="circles")
-    assert out.stat().st_size > 1000
-    with pytest.raises(ValueError, match="out of range"):
-        plot_propagation(shrinkage_model, x, y, tmp_path / "bad.png", layers=[0, 9])
 
-    gif = animate_propagation(shrinkage_model, x, y, tmp_path / "prop.gif", fps=4)
-    assert gif.stat().st_size > 1000
-    with Image.open(gif) as image:
-        assert image.n_frames == 4 + 1
-
-    table = pd.DataFrame(
-        [
-            {"block": block, "h": h, "trial": trial, "test_accuracy": 0.6 + 0.2 * h + 0.05 * trial}
-            for block in ("residual", "shrinkage")
-            for h in (0.1, 0.5, 1.0)
-            for trial in range(3)
-        ]
-    )
-    written = plot_accuracy_vs_h_synthetic(table, tmp_path / "fig8.png")
-    assert sorted(p.name for p in written) == ["fig8.pdf", "fig8.png"]
-    assert all(p.stat().st_size > 1000 for p in written)
-
-
-# --- scope ---------------------------------------------------------------------------
-
-
-def test_members_model_is_rejected(tmp_path):
-    model = build_model(2, 2, "residual", depth=2, width=2, h=0.1, members=2, seed=0)
-    x = np.zeros((3, 2), dtype=np.float32)
-    for call in (
-        lambda: block_layers(model),
-        lambda: layer_states(model, x),
-        lambda: jacobian_spectra(model, x),
-        lambda: record_propagation(model, x),
-        lambda: layer_accuracy(model, np.zeros((3, 3, 2)), np.zeros(3)),
-        lambda: plot_propagation(model, x, np.zeros(3), tmp_path / "m.png"),
-    ):
-        with pytest.raises(ValueError, match="members"):
-            call()
+# --- Prop. 2 is not Euler stability -------------------------------------------------
 
 
 def test_shrinkage_blocks_are_not_euler_stable_by_construction():
