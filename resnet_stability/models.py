@@ -7,6 +7,7 @@ import keras
 from resnet_stability.layers import MembersDense, StepResidual, get_block
 from resnet_stability.layers.blocks import DEFAULT_H_MAX
 from resnet_stability.layers.members import MembersLayout, member_seeds, validate_members
+from resnet_stability.layers.multistep import run_blocks
 from resnet_stability.seeding import derive_seed
 
 
@@ -16,7 +17,9 @@ def _positive_int(name, value, minimum=1):
     return value
 
 
-STARTER_KWARGS = ("kernel_initializer", "bias_initializer")
+#: The keyword arguments of ``build_model`` that its starter blocks share with a
+#: multistep network's blocks (its field and initialisers; not α, β, λ, k's constraint).
+STARTER_KWARGS = ("kernel_initializer", "bias_initializer", "field")
 
 
 def layer_seeds(seeds: list[int], tag, members: int | None):
@@ -63,15 +66,19 @@ def build_model(
     first order (e.g. for steps that grow or alternate along the network).
 
     Multistep blocks (``lm``, ``zeros``, ``multistep``) need the history
-    y_n, y_{n−1}, …: the builder keeps it and starts the network with d − 1 forward-Euler
-    residual starter blocks (``StepResidual``, same h, named ``block_0`` …), as ZeroSNet
-    does; block i then receives ``[y_i, y_{i−1}, …]``.
+    y_n, y_{n−1}, … (d = the block's ``history_length`` states): the builder keeps it
+    (:func:`~resnet_stability.layers.multistep.run_blocks`) and starts the network with
+    d − 1 forward-Euler residual starter blocks (``StepResidual``, same h and ``field``,
+    named ``block_0`` …), as ZeroSNet does; block i then receives ``[y_i, y_{i−1}, …]``.
+    ``field=`` and ``integrator=`` (names in :data:`~resnet_stability.layers.FIELDS` and
+    :data:`~resnet_stability.layers.INTEGRATORS`) replace the block's own, e.g.
+    ``build_model(..., block="shrinkage", integrator="rk4")``: RK4 along the shrinkage field.
     Learned step sizes: ``learn_h=True`` makes every block's h (per member) a trainable
     weight h = h_max·σ(θ) in (0, ``h_max``], starting at the given h
     (:mod:`resnet_stability.layers.blocks`); one-step blocks only (a multistep block
     raises ValueError). ``stability_penalty`` μ > 0 (with ``learn_h``) adds each
     block's Euler-stability penalty to the training loss
-    (:mod:`resnet_stability.layers.euler_penalty`).
+    (:mod:`resnet_stability.layers.euler_penalty`; forward-Euler integrator only).
     Extra keyword arguments go to every block (e.g. ``kernel_initializer``, ``lam``).
     """
     input_dim = _positive_int("input_dim", input_dim)
@@ -81,7 +88,7 @@ def build_model(
     members = validate_members(members)
     block_class = get_block(block)
     learn_h = block_class.check_learn_h(learn_h)
-    mu = block_class.check_stability_penalty(stability_penalty, learn_h)
+    mu = block_class.check_stability_penalty(stability_penalty, learn_h, block_kwargs.get("integrator"))
     penalty = {"stability_penalty": mu} if mu else {}  # (multistep blocks never get it: mu > 0 needs learn_h)
     seeds = member_seeds(seed, members)
     if step_sizes is None:
@@ -89,17 +96,8 @@ def build_model(
     elif len(step_sizes) != depth:
         raise ValueError(f"step_sizes has {len(step_sizes)} values but depth={depth}; give one h per block")
 
-    shape = (input_dim,) if members is None else (members, input_dim)
-    inputs = keras.Input(shape=shape, name="features")
-    state = inputs
-    if input_dim != width:
-        state = MembersDense(width, members=members, seed=layer_seeds(seeds, "stem", members), name="stem")(state)
-    if members is not None:
-        state = MembersLayout(name="members_first")(state)
-    steps = block_class.history_length(**block_kwargs)  # states a multistep block reads
-    history = [state]  # [y_n, y_{n-1}, ...]
-    for index in range(depth):
-        common = dict(
+    def make(cls, index, kwargs):
+        return cls(
             h=step_sizes[index],
             activation=activation,
             members=members,
@@ -108,14 +106,29 @@ def build_model(
             learn_h=learn_h,
             h_max=h_max,
             **penalty,
+            **kwargs,
         )
-        if len(history) < steps:  # not enough history yet: a forward-Euler starter block
-            starter_kwargs = {k: v for k, v in block_kwargs.items() if k in STARTER_KWARGS}
-            state = StepResidual(**common, **starter_kwargs)(history[0])
-        else:
-            layer = block_class(**common, **block_kwargs)
-            state = layer(history[:steps]) if steps > 1 else layer(state)
-        history = ([state] + history)[:steps]
+
+    # A block reading d = history_length states is preceded by d − 1 forward-Euler
+    # starters; d is an attribute of the built block (Multistep's depends on its alphas),
+    # so the last block is made first (and dropped if the network is all starters).
+    last = make(block_class, depth - 1, block_kwargs) if depth else None
+    starters = min(depth, (last.history_length if last else 1) - 1)
+    starter_kwargs = {k: v for k, v in block_kwargs.items() if k in STARTER_KWARGS}
+    blocks = [
+        make(StepResidual, index, starter_kwargs) if index < starters
+        else last if index == depth - 1 else make(block_class, index, block_kwargs)
+        for index in range(depth)
+    ]
+
+    shape = (input_dim,) if members is None else (members, input_dim)
+    inputs = keras.Input(shape=shape, name="features")
+    state = inputs
+    if input_dim != width:
+        state = MembersDense(width, members=members, seed=layer_seeds(seeds, "stem", members), name="stem")(state)
+    if members is not None:
+        state = MembersLayout(name="members_first")(state)
+    state = run_blocks(blocks, state)[-1]  # block i reads [y_i, y_{i-1}, ...]
     if members is not None:
         state = MembersLayout(name="batch_first")(state)
     outputs = MembersDense(

@@ -16,7 +16,6 @@ import keras
 import numpy as np
 
 from resnet_stability.layers.blocks import OneStepBlock, initial_h_logit
-from resnet_stability.layers.multistep import MultistepBlock
 
 BLOCK_PREFIX = "block_"
 
@@ -30,9 +29,7 @@ def model_blocks(model: keras.Model) -> list:
 def check_prolongable(model: keras.Model) -> list:
     """The model's blocks; ValueError unless every one is a one-step block."""
     blocks = model_blocks(model)
-    if any(isinstance(block, MultistepBlock) for block in blocks) or not all(
-        isinstance(block, OneStepBlock) for block in blocks
-    ):
+    if not all(isinstance(block, OneStepBlock) for block in blocks):
         raise ValueError(
             f"prolong: model {model.name!r} has multistep blocks; only one-step blocks (residual, shrinkage, "
             "batchnorm, rk4) can be prolonged (a multistep block reads y_{n-1}, ... at spacing h, and halving h "
@@ -42,7 +39,8 @@ def check_prolongable(model: keras.Model) -> list:
 
 
 def half_step_config(block: OneStepBlock, name: str) -> dict:
-    """The config of a child block: the parent's, named ``name``, with h -> h/2.
+    """The config of a child block: the parent's, named ``name``, with h -> h/2 (its
+    field and integrator names, and every other argument, as they are).
 
     With ``learn_h`` the config's h is the parent's *current* learned h halved (its
     start value h_max·σ(θ₀) for the child; the weights copied afterwards hold the same)."""
@@ -83,7 +81,8 @@ def prolong(model: keras.Model) -> keras.Model:
     """Depth D, step h -> depth 2D, step h/2: blocks 2i and 2i+1 both start as block i.
 
     ``model`` is a ``build_model`` network with one-step blocks (residual, shrinkage,
-    batchnorm, rk4), with or without members; a multistep block raises ValueError. Block
+    batchnorm, rk4, any field with any one-step integrator), with or without members; a
+    multistep block raises ValueError. Block
     i's h_i (a float, one per member, or the learned h_max·σ(θ_i)) becomes h_i/2 in both
     children, every other weight (batch-norm moving statistics included) is copied; the
     stem, the layout layers and the head are copied as they are. The parent is left

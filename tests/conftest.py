@@ -1,12 +1,21 @@
-"""Shared fixtures (shared plain helpers are in ``helpers.py``).
+"""Shared fixtures and helpers (shared plain helpers of the sweep tests are in ``helpers.py``).
 
-The generic battery in ``test_blocks.py`` and ``test_models.py`` runs once per
-registered block: ``block_name`` iterates ``sorted(resnet_stability.layers.BLOCKS)`` at
-collection time, so a block registered later is covered without editing any test. The
-sweep's tests share a few trained cells and one tiny sweep, each made once per session.
+The generic battery in ``test_blocks.py`` and ``test_models.py`` runs once per entry of
+:data:`BLOCK_CASES` (fixture ``block_case``): every registered block, iterated from
+``sorted(resnet_stability.layers.BLOCKS)`` at collection time (so a block registered
+later is covered without editing any test), and the combinations of a block with
+another field or integrator that only the names make (``Shrinkage(integrator="rk4")``).
+
+The numpy references here (:func:`numpy_field`, :data:`NUMPY_INTEGRATORS`) are written
+from the math, independently of the package: f(y) for each field with Keras-style
+kernels (stored (n_in, n_out), rows multiply from the left), and one step of each
+integrator. Test modules import them with ``from conftest import ...``. The sweep's
+tests share a few trained cells and one tiny sweep, each made once per session.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -14,7 +23,7 @@ import pytest
 from helpers import TINY, make_spec
 
 from resnet_stability.data import load_dataset, subsample_rows
-from resnet_stability.layers import BLOCKS
+from resnet_stability.layers import BLOCKS, OneStepBlock
 from resnet_stability.sweep.devices import skip_graph_rewrites
 
 # The tests run the sweep's CPU configuration (devices.select_device), so the
@@ -24,9 +33,56 @@ skip_graph_rewrites()
 BLOCK_NAMES = sorted(BLOCKS)
 
 
-@pytest.fixture(params=BLOCK_NAMES)
-def block_name(request) -> str:
-    """Every registered block name, one test per block."""
+@dataclass(frozen=True)
+class BlockCase:
+    """A registered block ``name``, with its field and/or integrator replaced by name
+    (None: the block's own)."""
+
+    name: str
+    field: str | None = None
+    integrator: str | None = None
+
+    @property
+    def cls(self) -> type:
+        return BLOCKS[self.name]
+
+    @property
+    def options(self) -> dict:
+        """The keyword arguments that make this case from the registered block."""
+        return {key: value for key, value in (("field", self.field), ("integrator", self.integrator)) if value}
+
+    @property
+    def field_name(self) -> str:
+        return self.field or self.cls.default_field
+
+    @property
+    def integrator_name(self) -> str:
+        return self.integrator or self.cls.default_integrator
+
+    @property
+    def one_step(self) -> bool:
+        return issubclass(self.cls, OneStepBlock)
+
+    @property
+    def id(self) -> str:
+        return "+".join([self.name] + [f"{key}={value}" for key, value in self.options.items()])
+
+    def __call__(self, **kwargs):
+        """The block, built from the registered class with this case's options."""
+        return self.cls(**self.options, **kwargs)
+
+
+#: The generic battery's blocks: every registered one, then other field/integrator pairs.
+BLOCK_CASES = [BlockCase(name) for name in BLOCK_NAMES] + [
+    BlockCase("shrinkage", integrator="rk4"),
+    BlockCase("batchnorm", integrator="rk4"),
+    BlockCase("lm", field="shrinkage"),
+]
+
+
+@pytest.fixture(params=BLOCK_CASES, ids=[case.id for case in BLOCK_CASES])
+def block_case(request) -> BlockCase:
+    """Every registered block, and the other field/integrator pairs, one test each."""
     return request.param
 
 
@@ -132,3 +188,82 @@ def tiny_sweep(tmp_path_factory):
     finally:
         os.umask(previous)
     return out, stdout.getvalue()
+
+
+@pytest.fixture(scope="module")
+def points():
+    """Twelve standard-normal 2-D inputs (the analysis tests)."""
+    return np.random.default_rng(7).normal(size=(12, 2)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def shrinkage_model():
+    """Four shrinkage blocks of width 2, h = 0.3, no stem (the analysis tests)."""
+    from resnet_stability.models import build_model
+
+    return build_model(2, 2, "shrinkage", depth=4, width=2, h=0.3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def residual_model():
+    """Three residual blocks of width 3, h = 0.5, no stem (the analysis tests)."""
+    from resnet_stability.models import build_model
+
+    return build_model(3, 2, "residual", depth=3, width=3, h=0.5, seed=3)
+
+
+# ----------------------------------------------------------------------------- numpy references
+
+
+def weights_by_name(layer, member=None) -> dict:
+    """{short variable name: float64 value}, e.g. {"kernel1": (w, w) array, ...}; with
+    ``member`` m, member m's slice of every weight."""
+    values = {variable.name: np.asarray(variable.numpy(), dtype=np.float64) for variable in layer.weights}
+    return values if member is None else {name: value[member] for name, value in values.items()}
+
+
+def relu(z):
+    return np.maximum(z, 0.0)
+
+
+def numpy_field(name: str, w: dict, training: bool = False, epsilon: float = 1e-3):
+    """f(y) of the field registered as ``name``, from one member's weights ``w``, with
+    ReLU, for a batch y (batch, width):
+
+    - ``two_layer``: K2 σ(K1 y + b1) + b2;
+    - ``shrinkage``: −(K1ᵀ σ(K1 y + b1) + b2);
+    - ``batchnorm``: BN2(K2 σ(BN1(K1 y))), BN(z) = γ (z − μ)/sqrt(σ² + ε) + β with the
+      batch's mean and biased variance in training, the moving statistics otherwise.
+    """
+    if name == "two_layer":
+        return lambda y: relu(y @ w["kernel1"] + w["bias1"]) @ w["kernel2"] + w["bias2"]
+    if name == "shrinkage":
+        return lambda y: -(relu(y @ w["kernel1"] + w["bias1"]) @ w["kernel1"].T + w["bias2"])
+    if name == "batchnorm":
+        def bn(z, i):
+            if training:
+                mean, var = z.mean(axis=0), z.var(axis=0)
+            else:
+                mean, var = w[f"moving_mean{i}"], w[f"moving_variance{i}"]
+            return w[f"gamma{i}"] * (z - mean) / np.sqrt(var + epsilon) + w[f"beta{i}"]
+
+        return lambda y: bn(relu(bn(y @ w["kernel1"], 1)) @ w["kernel2"], 2)
+    raise KeyError(f"no numpy reference for field {name!r}")
+
+
+def numpy_euler(f, y, h):
+    """Forward Euler: y + h f(y)."""
+    return y + h * f(y)
+
+
+def numpy_rk4(f, y, h):
+    """The classic Runge–Kutta 4 step, written out independently of the package."""
+    k1 = f(y)
+    k2 = f(y + h / 2 * k1)
+    k3 = f(y + h / 2 * k2)
+    k4 = f(y + h * k3)
+    return y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+#: integrator name -> numpy step(f, y, h)
+NUMPY_INTEGRATORS = {"euler": numpy_euler, "rk4": numpy_rk4}

@@ -1,11 +1,14 @@
-"""Tests for the residual blocks, one generic battery for every registered block.
+"""Tests for ``resnet_stability.layers.blocks``: one generic battery for every block.
 
-In the style of Meganet's layer tests: every block in ``resnet_stability.layers.BLOCKS``
-(iterated at collection time through the ``block_name`` fixture of ``conftest.py``) runs
-the same battery -- shapes, config round trip, training step, h -> 0 identity, members
-equivalence and independence, per-member initialisation, errors, determinism -- with and
-without a members axis. Below the battery, each block adds only its own special facts
-(a numpy reference formula, Prop. 2 for shrinkage, batch statistics for batch norm).
+In the style of Meganet's layer tests: every block in ``resnet_stability.layers.BLOCKS``,
+and the field/integrator combinations of ``conftest.BLOCK_CASES`` (iterated at
+collection time through the ``block_case`` fixture), runs the same battery -- names,
+shapes, config round trip, training step, h -> 0 identity, members equivalence and
+independence, per-member initialisation, errors, determinism -- with and without a
+members axis. Below the battery, each block adds only its own facts: the update against
+a numpy integrator step along a numpy field (every one-step case), shrinkage + RK4 written
+out, Prop. 2 for shrinkage, batch statistics for batch norm, RK4's Taylor polynomial,
+fields and integrators chosen by name, learned step sizes, per-member scalars.
 
 Shapes are tiny (width <= 6, batch <= 8) so the whole file runs in seconds on a CPU.
 """
@@ -20,7 +23,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from resnet_stability.layers import BLOCKS, BatchNormResidual, Shrinkage, StepResidual
+from conftest import BLOCK_CASES, NUMPY_INTEGRATORS, BlockCase, numpy_field, relu, weights_by_name
+from resnet_stability.layers import (
+    BLOCKS,
+    FIELDS,
+    INTEGRATORS,
+    RK4,
+    BatchNormResidual,
+    OneStepBlock,
+    Shrinkage,
+    StepResidual,
+)
+from resnet_stability.models import build_model
 from resnet_stability.seeding import derive_seed
 
 WIDTH = 5
@@ -38,13 +52,15 @@ def default_h(members):
     return H_PLAIN if members is None else list(H_MEMBERS[:members])
 
 
-def make_block(name, members=None, h=None, seed=None, **kwargs):
-    """A block of type ``name``; h and seed default to one value per member."""
+def make_block(case, members=None, h=None, seed=None, **kwargs):
+    """A block of ``case`` (a :class:`~conftest.BlockCase`, or a registered name); h and
+    seed default to one value per member."""
+    case = BlockCase(case) if isinstance(case, str) else case
     if h is None:
         h = default_h(members)
     if seed is None:
         seed = 7 if members is None else list(SEEDS[:members])
-    return BLOCKS[name](h=h, members=members, seed=seed, **kwargs)
+    return case(h=h, members=members, seed=seed, **kwargs)
 
 
 def state_shape(members, batch=BATCH, width=WIDTH):
@@ -67,16 +83,11 @@ def run(block, y, training=False):
 
 
 def history_input(block, rng, members):
-    """A state, or for a multistep block (``block.steps`` > 1) a history of distinct states,
-    so that weights acting on the history (LM's k) get a gradient."""
-    steps = getattr(block, "steps", 1)
+    """A state, or for a multistep block (``block.history_length`` > 1) a history of
+    distinct states, so that weights acting on the history (LM's k) get a gradient."""
+    steps = block.history_length
     states = [tf.constant(random_state(rng, members)) for _ in range(steps)]
     return states[0] if steps == 1 else states
-
-
-def weights_by_name(block):
-    """{short variable name: value}, e.g. {"kernel1": (w, w) array, ...}."""
-    return {variable.name: np.asarray(variable.numpy()) for variable in block.weights}
 
 
 def member_slice(weights, m):
@@ -86,17 +97,31 @@ def member_slice(weights, m):
 # ----------------------------------------------------------------------------- 1. shapes
 
 
-def test_block_is_registered_under_its_name(block_name):
-    cls = BLOCKS[block_name]
-    assert cls.block_name == block_name
+def test_block_is_registered_under_its_name(block_case):
+    cls = block_case.cls
+    assert cls.block_name == block_case.name
     # registered serialisable: the Keras registry maps the class back to itself
     registered = keras.saving.get_registered_name(cls)
     assert registered == f"resnet_stability>{cls.__name__}"
     assert keras.saving.get_registered_object(registered) is cls
 
 
-def test_output_shape_equals_input_shape(block_name, members, rng):
-    block = make_block(block_name, members)
+def test_block_uses_the_field_and_integrator_it_names(block_case, members):
+    """The block's field layer is the class ``FIELDS`` registers under its field name, it
+    steps with ``INTEGRATORS``' function of its integrator name (one-step blocks), and both
+    names are in its config; ``history_length`` is 1 for one-step blocks."""
+    block = make_block(block_case, members)
+    assert block.field_name == block_case.field_name and type(block.field) is FIELDS[block_case.field_name]
+    assert block.integrator_name == block_case.integrator_name
+    config = block.get_config()
+    assert (config["field"], config["integrator"]) == (block_case.field_name, block_case.integrator_name)
+    if block_case.one_step:
+        assert block.integrator is INTEGRATORS[block_case.integrator_name]
+        assert block.history_length == 1
+
+
+def test_output_shape_equals_input_shape(block_case, members, rng):
+    block = make_block(block_case, members)
     y = random_state(rng, members)
     for training in (False, True):
         out = run(block, y, training=training)
@@ -105,16 +130,16 @@ def test_output_shape_equals_input_shape(block_name, members, rng):
     assert tuple(block.compute_output_shape(y.shape)) == y.shape
     # symbolic call: the batch axis stays unknown, the rest is preserved
     batch_shape = (None, WIDTH) if members is None else (members, None, WIDTH)
-    symbolic = make_block(block_name, members)(keras.Input(batch_shape=batch_shape))
+    symbolic = make_block(block_case, members)(keras.Input(batch_shape=batch_shape))
     assert tuple(symbolic.shape) == batch_shape
 
 
 # ----------------------------------------------------------------------------- 2. config
 
 
-def test_config_round_trip(block_name, members, rng, perturb_weights):
-    cls = BLOCKS[block_name]
-    block = built(make_block(block_name, members, activation="tanh"), members)
+def test_config_round_trip(block_case, members, rng, perturb_weights):
+    cls = block_case.cls
+    block = built(make_block(block_case, members, activation="tanh"), members)
     perturb_weights(block)
     config = block.get_config()
     assert config["h"] == default_h(members)
@@ -135,18 +160,18 @@ def test_config_round_trip(block_name, members, rng, perturb_weights):
         np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
 
 
-def test_keras_serialisation_round_trip(block_name, members):
-    block = make_block(block_name, members)
+def test_keras_serialisation_round_trip(block_case, members):
+    block = make_block(block_case, members)
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(block))
-    assert type(restored) is BLOCKS[block_name]
+    assert type(restored) is block_case.cls
     assert restored.get_config() == block.get_config()
 
 
 # ----------------------------------------------------------------------------- 4. training
 
 
-def test_one_sgd_step_changes_every_trainable_weight(block_name, members, rng):
-    block = built(make_block(block_name, members), members)
+def test_one_sgd_step_changes_every_trainable_weight(block_case, members, rng):
+    block = built(make_block(block_case, members), members)
     y = history_input(block, rng, members)
     target = tf.constant(random_state(rng, members))
     before = [np.asarray(v.numpy()) for v in block.trainable_variables]
@@ -169,15 +194,15 @@ def test_one_sgd_step_changes_every_trainable_weight(block_name, members, rng):
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
-def test_vanishing_step_is_identity(block_name, members, rng, training, perturb_weights):
+def test_vanishing_step_is_identity(block_case, members, rng, training, perturb_weights):
     tiny = 1e-7 if members is None else [1e-7] * members
-    block = perturb_weights(built(make_block(block_name, members, h=tiny), members))
+    block = perturb_weights(built(make_block(block_case, members, h=tiny), members))
     y = random_state(rng, members)
     np.testing.assert_allclose(run(block, y, training), y, atol=1e-5, rtol=0)
 
     # the same weights with h = 1 move the state: the comparison above is not vacuous
     unit = 1.0 if members is None else [1.0] * members
-    moving = built(make_block(block_name, members, h=unit), members)
+    moving = built(make_block(block_case, members, h=unit), members)
     moving.set_weights(block.get_weights())
     assert np.max(np.abs(run(moving, y, training) - y)) > 1e-2
 
@@ -186,9 +211,9 @@ def test_vanishing_step_is_identity(block_name, members, rng, training, perturb_
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
-def test_member_equals_standalone_layer(block_name, rng, training, perturb_weights):
-    members_block = built(make_block(block_name, M, h=H_MEMBERS, seed=SEEDS), M)
-    standalone = [built(make_block(block_name, None, h=H_MEMBERS[m], seed=SEEDS[m]), None) for m in range(M)]
+def test_member_equals_standalone_layer(block_case, rng, training, perturb_weights):
+    members_block = built(make_block(block_case, M, h=H_MEMBERS, seed=SEEDS), M)
+    standalone = [built(make_block(block_case, None, h=H_MEMBERS[m], seed=SEEDS[m]), None) for m in range(M)]
 
     # same seed -> same initial weights, member by member
     for m in range(M):
@@ -209,9 +234,9 @@ def test_member_equals_standalone_layer(block_name, rng, training, perturb_weigh
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
-def test_members_do_not_mix(block_name, rng, training, perturb_weights):
+def test_members_do_not_mix(block_case, rng, training, perturb_weights):
     """Perturbing member 0's inputs leaves members 1.. unchanged (batch norm included)."""
-    block = perturb_weights(built(make_block(block_name, M), M))
+    block = perturb_weights(built(make_block(block_case, M), M))
     x = random_state(rng, M)
     shifted = x.copy()
     shifted[0] = 10.0 * shifted[0] + 5.0
@@ -220,10 +245,10 @@ def test_members_do_not_mix(block_name, rng, training, perturb_weights):
     np.testing.assert_allclose(out_shifted[1:], out[1:], atol=1e-7, rtol=0)
 
 
-def test_int_seed_gives_member_m_the_derived_seed(block_name):
-    members_block = built(make_block(block_name, M, seed=5), M)
+def test_int_seed_gives_member_m_the_derived_seed(block_case):
+    members_block = built(make_block(block_case, M, seed=5), M)
     for m in range(M):
-        single = built(make_block(block_name, None, h=H_MEMBERS[m], seed=derive_seed(5, "member", m)), None)
+        single = built(make_block(block_case, None, h=H_MEMBERS[m], seed=derive_seed(5, "member", m)), None)
         for a, b in zip(member_slice(members_block.get_weights(), m), single.get_weights()):
             np.testing.assert_array_equal(a, b)
 
@@ -231,11 +256,11 @@ def test_int_seed_gives_member_m_the_derived_seed(block_name):
 # ----------------------------------------------------------------------------- 7. init
 
 
-def test_members_are_initialised_as_separate_kernels(block_name):
+def test_members_are_initialised_as_separate_kernels(block_case):
     many, width = 64, 16
     seeds = [1000 + m for m in range(many)]
     block = built(
-        make_block(block_name, many, h=[0.1] * many, seed=seeds, kernel_initializer="glorot_uniform"),
+        make_block(block_case, many, h=[0.1] * many, seed=seeds, kernel_initializer="glorot_uniform"),
         many,
         batch=2,
         width=width,
@@ -259,7 +284,7 @@ def test_members_are_initialised_as_separate_kernels(block_name):
     # member m is exactly the standalone layer built with seed s_m
     for m in (0, 17, many - 1):
         single = built(
-            make_block(block_name, None, h=0.1, seed=seeds[m], kernel_initializer="glorot_uniform"),
+            make_block(block_case, None, h=0.1, seed=seeds[m], kernel_initializer="glorot_uniform"),
             None,
             batch=2,
             width=width,
@@ -275,72 +300,72 @@ BAD_STEPS = [0.0, -0.5, float("nan"), float("inf"), float("-inf")]
 
 
 @pytest.mark.parametrize("bad", BAD_STEPS, ids=repr)
-def test_invalid_step_size_is_rejected(block_name, members, bad):
+def test_invalid_step_size_is_rejected(block_case, members, bad):
     h = bad if members is None else [0.1, bad, 0.2]
     with pytest.raises(ValueError, match=r"h must be a finite number > 0, got h=.*" + re.escape(repr(bad))):
-        make_block(block_name, members, h=h)
+        make_block(block_case, members, h=h)
 
 
 @pytest.mark.parametrize("bad", [0.0, float("nan")], ids=repr)
-def test_invalid_step_size_message_shows_plain_value(block_name, bad):
+def test_invalid_step_size_message_shows_plain_value(block_case, bad):
     with pytest.raises(ValueError, match=re.escape(f"got h={bad!r}") + "$"):
-        make_block(block_name, None, h=bad)
+        make_block(block_case, None, h=bad)
 
 
 @pytest.mark.parametrize("h", ["abc", None, [0.1, 0.2]], ids=["string", "none", "list"])
-def test_non_numeric_or_listed_step_without_members_is_rejected(block_name, h):
+def test_non_numeric_or_listed_step_without_members_is_rejected(block_case, h):
     with pytest.raises(ValueError, match=r"\bh\b"):
-        BLOCKS[block_name](h=h, members=None, seed=0)
+        block_case(h=h, members=None, seed=0)
 
 
 @pytest.mark.parametrize("h", [[0.1, 0.2], [0.1, 0.2, 0.3, 0.4]], ids=["short", "long"])
-def test_step_list_length_must_match_members(block_name, h):
+def test_step_list_length_must_match_members(block_case, h):
     with pytest.raises(ValueError, match=rf"h has {len(h)} values but members=3"):
-        BLOCKS[block_name](h=h, members=3, seed=0)
+        block_case(h=h, members=3, seed=0)
 
 
-def test_seed_list_length_must_match_members(block_name):
+def test_seed_list_length_must_match_members(block_case):
     with pytest.raises(ValueError, match=r"seed has 2 values but members=3"):
-        BLOCKS[block_name](h=0.1, members=3, seed=[1, 2])
+        block_case(h=0.1, members=3, seed=[1, 2])
 
 
 @pytest.mark.parametrize("bad", [0, -2, 2.5, True, "3"], ids=repr)
-def test_invalid_members_is_rejected(block_name, bad):
+def test_invalid_members_is_rejected(block_case, bad):
     with pytest.raises(ValueError, match=r"members must be None or an integer >= 1, got " + re.escape(repr(bad))):
-        BLOCKS[block_name](h=0.1, members=bad, seed=0)
+        block_case(h=0.1, members=bad, seed=0)
 
 
-def test_input_with_wrong_members_count_is_rejected(block_name):
-    block = make_block(block_name, 3)
+def test_input_with_wrong_members_count_is_rejected(block_case):
+    block = make_block(block_case, 3)
     with pytest.raises(ValueError, match=r"members=3 .*\(3, batch, width\) \(members first\).*got \(2, 4, 5\)"):
         block(tf.zeros((2, 4, 5)))
 
 
-def test_members_input_to_plain_block_is_rejected(block_name):
-    block = make_block(block_name, None)
+def test_members_input_to_plain_block_is_rejected(block_case):
+    block = make_block(block_case, None)
     with pytest.raises(ValueError, match=r"expected input shape \(batch, width\).*got \(4, 3, 5\)"):
         block(tf.zeros((4, 3, 5)))
 
 
-def test_unknown_activation_is_rejected(block_name):
+def test_unknown_activation_is_rejected(block_case):
     with pytest.raises(ValueError, match=r"unknown activation 'no_such_activation'"):
-        make_block(block_name, None, activation="no_such_activation")
+        make_block(block_case, None, activation="no_such_activation")
 
 
-def test_non_string_activation_is_rejected(block_name):
+def test_non_string_activation_is_rejected(block_case):
     with pytest.raises(ValueError, match=r"activation must be a name such as 'relu', got 3"):
-        make_block(block_name, None, activation=3)
+        make_block(block_case, None, activation=3)
 
 
-def test_numpy_integer_seed_is_accepted(block_name):
-    block = built(make_block(block_name, None, seed=np.int64(7)), None)
-    reference = built(make_block(block_name, None, seed=7), None)
+def test_numpy_integer_seed_is_accepted(block_case):
+    block = built(make_block(block_case, None, seed=np.int64(7)), None)
+    reference = built(make_block(block_case, None, seed=7), None)
     for a, b in zip(block.get_weights(), reference.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 
-def test_float64_block_computes_in_float64(block_name, members, rng):
-    block = built(make_block(block_name, members, dtype="float64"), members, dtype="float64")
+def test_float64_block_computes_in_float64(block_case, members, rng):
+    block = built(make_block(block_case, members, dtype="float64"), members, dtype="float64")
     out = block(tf.constant(random_state(rng, members, dtype="float64")))
     assert out.dtype == tf.float64
     assert all(v.dtype == "float64" for v in block.weights)
@@ -349,12 +374,12 @@ def test_float64_block_computes_in_float64(block_name, members, rng):
 # ----------------------------------------------------------------------------- 9. determinism
 
 
-def test_same_seed_same_weights_different_seed_different_weights(block_name, members):
+def test_same_seed_same_weights_different_seed_different_weights(block_case, members):
     seeds_a = 3 if members is None else [3, 4, 5]
     seeds_b = 4 if members is None else [6, 7, 8]
-    first = built(make_block(block_name, members, seed=seeds_a), members)
-    again = built(make_block(block_name, members, seed=seeds_a), members)
-    other = built(make_block(block_name, members, seed=seeds_b), members)
+    first = built(make_block(block_case, members, seed=seeds_a), members)
+    again = built(make_block(block_case, members, seed=seeds_a), members)
+    other = built(make_block(block_case, members, seed=seeds_b), members)
     for a, b in zip(first.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
     kernels = [i for i, v in enumerate(first.weights) if v.name.startswith("kernel")]
@@ -365,38 +390,11 @@ def test_same_seed_same_weights_different_seed_different_weights(block_name, mem
 
 # ============================================================================ block facts
 #
-# Numpy references: the update written out for one member with Keras-style weights
+# Numpy references (``conftest``): one member's update, a numpy integrator step
+# (``NUMPY_INTEGRATORS``) along a numpy field (``numpy_field``), Keras-style weights
 # (kernels stored (n_in, n_out), rows multiply from the left; see fields.py).
 
-
-def _relu(z):
-    return np.maximum(z, 0.0)
-
-
-def _residual_reference(y, w, h, training):
-    return y + h * (_relu(y @ w["kernel1"] + w["bias1"]) @ w["kernel2"] + w["bias2"])
-
-
-def _shrinkage_reference(y, w, h, training):
-    return y - h * (_relu(y @ w["kernel1"] + w["bias1"]) @ w["kernel1"].T + w["bias2"])
-
-
-def _batchnorm_reference(y, w, h, training):
-    def bn(z, i):
-        if training:
-            mean, var = z.mean(axis=0), z.var(axis=0)  # biased variance
-        else:
-            mean, var = w[f"moving_mean{i}"], w[f"moving_variance{i}"]
-        return w[f"gamma{i}"] * (z - mean) / np.sqrt(var + 1e-3) + w[f"beta{i}"]
-
-    return y + h * bn(_relu(bn(y @ w["kernel1"], 1)) @ w["kernel2"], 2)
-
-
-REFERENCES = {
-    "residual": (StepResidual, _residual_reference),
-    "shrinkage": (Shrinkage, _shrinkage_reference),
-    "batchnorm": (BatchNormResidual, _batchnorm_reference),
-}
+ONE_STEP_CASES = [case for case in BLOCK_CASES if case.one_step]
 
 
 def _set_known_weights(block, rng):
@@ -406,34 +404,42 @@ def _set_known_weights(block, rng):
             value = rng.uniform(0.5, 2.0, size=shape)
         else:
             value = 0.5 * rng.normal(size=shape)
-        variable.assign(value.astype("float32"))
+        variable.assign(value.astype(variable.dtype))
     return weights_by_name(block)
 
 
-def _reference(name, y, w, h, training, members):
-    formula = REFERENCES[name][1]
-    y64 = y.astype("float64")
-    w64 = {k: v.astype("float64") for k, v in w.items()}
+def _reference(case, y, w, h, training, members):
+    """The case's integrator step along its field, per member, in float64 numpy."""
+    step = NUMPY_INTEGRATORS[case.integrator_name]
+    y = np.asarray(y, dtype=np.float64)
     if members is None:
-        return formula(y64, w64, h, training)
-    return np.stack([formula(y64[m], {k: v[m] for k, v in w64.items()}, h[m], training) for m in range(members)])
+        return step(numpy_field(case.field_name, w, training), y, h)
+    fields = [numpy_field(case.field_name, {k: v[m] for k, v in w.items()}, training) for m in range(members)]
+    return np.stack([step(fields[m], y[m], h[m]) for m in range(members)])
 
 
-@pytest.mark.parametrize("name", sorted(REFERENCES))
-def test_reference_block_is_registered(name):
-    assert BLOCKS[name] is REFERENCES[name][0]
+def test_the_paper_blocks_are_the_registered_defaults():
+    """The registered names keep their meaning: field and integrator of each paper block."""
+    defaults = {name: (cls.default_field, cls.default_integrator) for name, cls in BLOCKS.items()}
+    assert defaults == {
+        "residual": ("two_layer", "euler"), "shrinkage": ("shrinkage", "euler"), "batchnorm": ("batchnorm", "euler"),
+        "rk4": ("two_layer", "rk4"), "lm": ("two_layer", "multistep"), "zeros": ("two_layer", "multistep"),
+        "multistep": ("two_layer", "multistep"),
+    }
+    assert (BLOCKS["residual"], BLOCKS["shrinkage"], BLOCKS["batchnorm"], BLOCKS["rk4"]) == (
+        StepResidual, Shrinkage, BatchNormResidual, RK4)
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
-@pytest.mark.parametrize("name", sorted(REFERENCES))
-def test_block_matches_numpy_formula(name, members, training, rng):
-    block = built(make_block(name, members), members)
+@pytest.mark.parametrize("case", ONE_STEP_CASES, ids=[case.id for case in ONE_STEP_CASES])
+def test_block_matches_numpy_formula(case, members, training, rng):
+    """Every one-step block (and field/integrator pair) is the numpy integrator step
+    along the numpy field, each member with its own h (float64)."""
+    block = built(make_block(case, members, dtype="float64"), members, dtype="float64")
     w = _set_known_weights(block, rng)
-    y = random_state(rng, members)
-    expected = _reference(name, y, w, default_h(members), training, members)
-    # batch norm divides by sqrt(var + 1e-3), which amplifies float32 rounding
-    atol = 1e-5 if name == "batchnorm" else 1e-6
-    np.testing.assert_allclose(run(block, y, training), expected, atol=atol, rtol=0)
+    y = random_state(rng, members, dtype="float64")
+    expected = _reference(case, y, w, default_h(members), training, members)
+    np.testing.assert_allclose(run(block, y, training), expected, atol=1e-10, rtol=0)
 
 
 # ----------------------------------------------------------------------------- shrinkage
@@ -524,7 +530,7 @@ def test_batchnorm_training_uses_batch_statistics_at_init(members, rng):
     block = built(make_block("batchnorm", members), members)
     w = weights_by_name(block)
     y = random_state(rng, members)
-    expected = _reference("batchnorm", y, w, default_h(members), True, members)
+    expected = _reference(BlockCase("batchnorm"), y, w, default_h(members), True, members)
     np.testing.assert_allclose(run(block, y, training=True), expected, atol=1e-5, rtol=0)
 
 
@@ -543,7 +549,7 @@ def test_batchnorm_moving_statistics_update_and_are_used_in_inference(members, r
         assert np.max(np.abs(w1[stat] - w0[stat])) > 1e-5
 
     # inference uses the moving statistics and leaves them alone
-    expected = _reference("batchnorm", y, w1, default_h(members), False, members)
+    expected = _reference(BlockCase("batchnorm"), y, w1, default_h(members), False, members)
     out = run(block, y, training=False)
     np.testing.assert_allclose(out, expected, atol=1e-5, rtol=0)
     for key, value in weights_by_name(block).items():
@@ -552,81 +558,45 @@ def test_batchnorm_moving_statistics_update_and_are_used_in_inference(members, r
     assert np.max(np.abs(out - run(block, y, training=True))) > 1e-3
 
 
-def _naive_batch_norm(z, gamma, beta, axis, epsilon=1e-3):
-    """The forward formula with TensorFlow's own derivative (the reference)."""
-    mean = tf.reduce_mean(z, axis=axis, keepdims=True)
-    variance = tf.reduce_mean(tf.square(z - mean), axis=axis, keepdims=True)
-    out = tf.expand_dims(gamma, axis) * (z - mean) / tf.sqrt(variance + epsilon) + tf.expand_dims(beta, axis)
-    return out, tf.squeeze(mean, axis), tf.squeeze(variance, axis)
-
-
-@pytest.mark.parametrize("members", [None, 3], ids=["plain", "members3"])
-def test_batch_normalize_equals_the_members_first_formula(members, rng):
-    """batch_normalize (computed batch first) gives the formula's values and derivatives
-    in the members-first layout (float64), including gradients that reach the returned
-    mean and variance."""
-    from resnet_stability.layers.fields import batch_normalize
-
-    axis = 0 if members is None else 1  # the batch axis of a state
-    shape = (7, 4) if members is None else (members, 7, 4)
-    stat_shape = (4,) if members is None else (members, 4)
-    z = tf.constant(rng.normal(size=shape) * 2 + 1)
-    gamma, beta = tf.constant(rng.uniform(0.5, 2, stat_shape)), tf.constant(rng.normal(size=stat_shape))
-    weights = [tf.constant(rng.normal(size=s)) for s in (shape, stat_shape, stat_shape)]
-
-    def gradients(function):
-        with tf.GradientTape() as tape:
-            tape.watch([z, gamma, beta])
-            outputs = function(z, gamma, beta, members if function is batch_normalize else axis, 1e-3)
-            loss = sum(tf.reduce_sum(o * w) for o, w in zip(outputs, weights))
-        return outputs, tape.gradient(loss, [z, gamma, beta])
-
-    (mine, mine_grads), (naive, naive_grads) = gradients(batch_normalize), gradients(_naive_batch_norm)
-    for a, b in zip(mine + tuple(mine_grads), naive + tuple(naive_grads)):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-10, rtol=0)
-    assert np.max(np.abs(mine_grads[0].numpy())) > 1e-2  # not a vacuous comparison
-
-
 # ----------------------------------------------------------------------------- RK4
 
 
-def _two_layer_field(w):
-    """f(y) = K2 σ(K1 y + b1) + b2 in numpy (Keras-style weights, ReLU)."""
-    return lambda y: _relu(y @ w["kernel1"] + w["bias1"]) @ w["kernel2"] + w["bias2"]
-
-
-def _numpy_rk4(f, y, h):
-    """The classic Runge–Kutta 4 step, written out independently of the package."""
-    k1 = f(y)
-    k2 = f(y + h / 2 * k1)
-    k3 = f(y + h / 2 * k2)
-    k4 = f(y + h * k3)
-    return y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-
-
-def _rk4_weights(block, rng):
-    """Weights large enough that RK4 and forward Euler steps differ clearly (float64)."""
-    for variable in block.weights:
-        variable.assign(0.8 * rng.normal(size=tuple(variable.shape)))
-    return weights_by_name(block)
+#: f(y) written out here for the RK4 tests: the rk4 block's field and the shrinkage field.
+RK4_FIELDS = {
+    "two_layer": lambda w: lambda y: np.maximum(y @ w["kernel1"] + w["bias1"], 0.0) @ w["kernel2"] + w["bias2"],
+    "shrinkage": lambda w: lambda y: -(np.maximum(y @ w["kernel1"] + w["bias1"], 0.0) @ w["kernel1"].T + w["bias2"]),
+}
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
-def test_rk4_block_takes_a_classic_rk4_step_not_an_euler_step(members, training, rng):
-    """The RK4 block equals a numpy RK4 step along K2 σ(K1 y + b1) + b2 (float64, 1e-10),
-    for each member's own h; the Euler step of the same field is far away (> 0.1)."""
+@pytest.mark.parametrize(
+    "make, field",
+    [(lambda **kw: RK4(**kw), "two_layer"), (lambda **kw: Shrinkage(integrator="rk4", **kw), "shrinkage")],
+    ids=["rk4", "shrinkage+rk4"],
+)
+def test_rk4_takes_a_classic_rk4_step_not_an_euler_step(make, field, members, training, rng):
+    """The rk4 block, and the shrinkage block with ``integrator="rk4"`` (no class of its
+    own), equal a numpy RK4 step k1 = f(y), k2 = f(y + h k1/2), k3 = f(y + h k2/2),
+    k4 = f(y + h k3), y + h/6 (k1 + 2 k2 + 2 k3 + k4) along K2 σ(K1 y + b1) + b2, resp.
+    f(y) = −(K1ᵀ σ(K1 y + b1) + b2), written out here (float64, 1e-10), for each member's
+    own h; the Euler step of the same field is far away (> 0.1)."""
     h = 0.9 if members is None else [0.3, 0.9, 1.5]
-    block = built(BLOCKS["rk4"](h=h, members=members, seed=4, dtype="float64"), members, dtype="float64")
-    w = _rk4_weights(block, rng)
+    block = built(make(h=h, members=members, seed=4, dtype="float64"), members, dtype="float64")
+    for variable in block.weights:
+        variable.assign(0.8 * rng.normal(size=tuple(variable.shape)))
+    w = weights_by_name(block)
     y = random_state(rng, members, dtype="float64")
     out = run(block, y, training)
-    count = 1 if members is None else members
-    for m in range(count):
+    for m in range(1 if members is None else members):
         w_m = w if members is None else {k: v[m] for k, v in w.items()}
         y_m, out_m = (y, out) if members is None else (y[m], out[m])
         h_m = h if members is None else h[m]
-        f = _two_layer_field(w_m)
-        np.testing.assert_allclose(out_m, _numpy_rk4(f, y_m, h_m), atol=1e-10, rtol=0)
+        f = RK4_FIELDS[field](w_m)
+        k1 = f(y_m)
+        k2 = f(y_m + h_m / 2 * k1)
+        k3 = f(y_m + h_m / 2 * k2)
+        k4 = f(y_m + h_m * k3)
+        np.testing.assert_allclose(out_m, y_m + h_m / 6 * (k1 + 2 * k2 + 2 * k3 + k4), atol=1e-10, rtol=0)
         assert np.max(np.abs(out_m - (y_m + h_m * f(y_m)))) > 0.1, "Euler and RK4 should differ here"
 
 
@@ -645,3 +615,346 @@ def test_rk4_block_on_a_linear_field_is_the_fourth_order_taylor_polynomial(rng):
     y = random_state(rng, None, dtype="float64")
     np.testing.assert_allclose(run(block, y), y @ polynomial, atol=1e-10, rtol=0)
     assert np.max(np.abs(y @ polynomial - y @ (np.eye(WIDTH) + z))) > 0.1
+
+
+# ------------------------------------------------------------- fields and integrators by name
+
+
+@pytest.mark.parametrize(
+    "made, registered",
+    [
+        (lambda **kw: StepResidual(integrator="rk4", **kw), RK4),
+        (lambda **kw: RK4(integrator="euler", **kw), StepResidual),
+        (lambda **kw: OneStepBlock(field="shrinkage", **kw), Shrinkage),
+        (lambda **kw: StepResidual(field="batchnorm", **kw), BatchNormResidual),
+    ],
+    ids=["residual+rk4=rk4", "rk4+euler=residual", "one_step+shrinkage=shrinkage", "residual+batchnorm=batchnorm"],
+)
+def test_a_block_class_only_chooses_defaults(made, registered, members, rng):
+    """A block with another field or integrator named is the registered block that has
+    those by default: same weights from the same seed, same outputs (training too)."""
+    settings = dict(h=default_h(members), members=members, seed=SEEDS[:members] if members else 5)
+    block, reference = built(made(**settings), members), built(registered(**settings), members)
+    for a, b in zip(block.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    y = random_state(rng, members)
+    for training in (False, True):
+        np.testing.assert_array_equal(run(block, y, training), run(reference, y, training))
+
+
+def test_the_names_are_not_ignored(rng):
+    """The same weights stepped with another integrator move the state elsewhere, and
+    another field has other weights (so the comparisons above are not vacuous)."""
+    euler = built(Shrinkage(h=1.0, seed=2), None)
+    for variable in euler.weights:
+        variable.assign(0.8 * rng.normal(size=tuple(variable.shape)))
+    rk4 = built(Shrinkage(h=1.0, seed=2, integrator="rk4"), None)
+    rk4.set_weights(euler.get_weights())
+    y = random_state(rng, None)
+    assert np.max(np.abs(run(rk4, y) - run(euler, y))) > 1e-2
+    assert sorted(v.name for v in built(StepResidual(seed=2, field="shrinkage"), None).weights) == [
+        "bias1", "bias2", "kernel1"]
+
+
+def test_unknown_field_or_integrator_names_are_refused_with_the_allowed_names():
+    with pytest.raises(ValueError, match=r"^unknown field 'nope'; allowed: batchnorm, shrinkage, two_layer$"):
+        StepResidual(field="nope")
+    with pytest.raises(ValueError, match=r"^unknown integrator 'nope'; allowed: euler, rk4$"):
+        Shrinkage(integrator="nope")
+    with pytest.raises(ValueError, match=r"^unknown integrator 'nope'"):
+        build_model(4, 2, "shrinkage", depth=1, integrator="nope")
+
+
+def test_an_unregistered_combination_round_trips_through_its_config(perturb_weights, rng):
+    """``OneStepBlock`` itself (not a registered block name) saves the names it was given."""
+    block = perturb_weights(built(OneStepBlock(h=0.4, seed=1, field="shrinkage", integrator="rk4"), None))
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(block))
+    assert type(restored) is OneStepBlock and restored.get_config() == block.get_config()
+    built(restored, None).set_weights(block.get_weights())
+    y = random_state(rng, None)
+    np.testing.assert_array_equal(run(restored, y), run(block, y))
+
+
+def test_a_new_integrator_works_with_every_field_without_touching_them(monkeypatch, rng):
+    """Registering an integrator (here the explicit midpoint rule, for the test only) is
+    all it takes: every field steps with it by name."""
+    def midpoint(f, y, h):
+        return y + h * f(y + 0.5 * h * f(y))
+
+    monkeypatch.setitem(INTEGRATORS, "midpoint", midpoint)
+    y = random_state(rng, None, dtype="float64")
+    for name in ("residual", "shrinkage", "batchnorm"):
+        block = built(make_block(name, None, integrator="midpoint", dtype="float64"), None, dtype="float64")
+        w = _set_known_weights(block, rng)
+        f = numpy_field(block.field_name, w, training=False)
+        np.testing.assert_allclose(run(block, y), y + 0.5 * f(y + 0.25 * f(y)), atol=1e-10, rtol=0)
+
+
+# ------------------------------------------------------------------------ learned step sizes
+#
+# h = h_max·σ(clip(θ, −20, 20)). Expected values come from numpy written here (σ, logit,
+# the Euler update y + h f(y) with f = K2 σ(K1 y + b1) + b2) or from a second, fixed-h
+# block. Every one-step block (``learns_h``) runs the generic checks; the multistep
+# blocks must refuse ``learn_h``.
+
+LEARNS_H = sorted(name for name, cls in BLOCKS.items() if cls.learns_h)
+REFUSE_H = sorted(name for name, cls in BLOCKS.items() if not cls.learns_h)
+LEARNED_WIDTH = 4
+H_MAX = 2.0
+LEARNED_H = [0.1, 0.5, 1.5]
+LEARNED_SEEDS = [5, 6, 7]
+
+
+def sigmoid(t):
+    return 1.0 / (1.0 + np.exp(-np.asarray(t, dtype=np.float64)))
+
+
+def logit(p):
+    p = np.asarray(p, dtype=np.float64)
+    return np.log(p / (1.0 - p))
+
+
+def make_learned(name, members=None, learn_h=True, h=None, h_max=H_MAX, dtype="float64", **kwargs):
+    """A built block that learns h: h defaults to 0.7 (plain) or LEARNED_H, seeds fixed."""
+    if h is None:
+        h = 0.7 if members is None else list(LEARNED_H[:members])
+    seed = 3 if members is None else list(LEARNED_SEEDS[:members])
+    block = BLOCKS[name](h=h, members=members, seed=seed, learn_h=learn_h, h_max=h_max, dtype=dtype, **kwargs)
+    block(tf.zeros(learned_shape(members), dtype=dtype), training=False)
+    return block
+
+
+def learned_shape(members, batch=BATCH):
+    return (batch, LEARNED_WIDTH) if members is None else (members, batch, LEARNED_WIDTH)
+
+
+def field_weights(block):
+    """The block's weights other than θ (same order as a fixed-h block's)."""
+    return [v.numpy() for v in block.weights if v.name != "h_logit"]
+
+
+@pytest.fixture
+def learned_rng():
+    return np.random.default_rng(14)
+
+
+def test_the_layer_stores_a_trainable_logit_per_member():
+    block = make_learned("residual", members=M)
+    theta = block.h_logit
+    assert theta.trainable and theta.constraint is None and tuple(theta.shape) == (M,)
+    np.testing.assert_allclose(theta.numpy(), logit(np.array(LEARNED_H) / H_MAX), atol=1e-12, rtol=0)
+    np.testing.assert_allclose(block.step_size, LEARNED_H, atol=1e-12, rtol=0)
+    plain = make_learned("residual")
+    assert tuple(plain.h_logit.shape) == ()
+    assert plain.step_size.shape == () and abs(float(plain.step_size) - 0.7) < 1e-12
+    assert not any(v.name == "h_logit" for v in make_learned("residual", learn_h=False).weights)
+
+
+def test_one_h_for_every_member_starts_every_members_logit():
+    """``h`` one float with ``members``: every member's θ starts at logit(h / h_max)."""
+    block = make_learned("shrinkage", members=M, h=0.3)
+    np.testing.assert_allclose(block.h_logit.numpy(), np.full(M, logit(0.3 / H_MAX)), atol=1e-12, rtol=0)
+    np.testing.assert_allclose(block.step_size, np.full(M, 0.3), atol=1e-12, rtol=0)
+
+
+def test_h_equal_to_h_max_starts_just_below_it():
+    """θ = +∞ cannot be stored: h = h_max starts at h_max·(1 − 1e-3), θ = logit(0.999)."""
+    block = make_learned("residual", h=1.0, h_max=1.0)
+    assert abs(float(block.h_logit.numpy()) - math.log(0.999 / 0.001)) < 1e-12
+    assert abs(float(block.step_size) - 0.999) < 1e-12
+
+
+@pytest.mark.parametrize("members", [None, M], ids=["plain", "members3"])
+@pytest.mark.parametrize("name", LEARNS_H)
+def test_at_initialisation_the_block_equals_the_fixed_h_block(name, members, learned_rng):
+    """Same seed, same h: same weights and (float64, up to σ's rounding) same output."""
+    learned, fixed = make_learned(name, members), make_learned(name, members, learn_h=False)
+    for a, b in zip(field_weights(learned), fixed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    y = tf.constant(learned_rng.normal(size=learned_shape(members)))
+    for training in (False, True):
+        np.testing.assert_allclose(learned(y, training=training), fixed(y, training=training), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("members", [None, M], ids=["plain", "members3"])
+def test_forward_pass_is_the_euler_step_with_h_from_a_hand_set_logit(members, learned_rng):
+    """y + h (K2 relu(K1 y + b1) + b2), h = h_max σ(θ), θ set by hand (−30 is past the
+    clip: h = h_max σ(−20))."""
+    rng = learned_rng
+    block = make_learned("residual", members)
+    thetas = np.array([0.8]) if members is None else np.array([-1.3, 2.2, -30.0])
+    block.h_logit.assign(thetas[0] if members is None else thetas)
+    for variable in block.weights:
+        if variable.name != "h_logit":
+            variable.assign(0.6 * rng.normal(size=tuple(variable.shape)))
+    w = {v.name: v.numpy() for v in block.weights}
+    y = rng.normal(size=learned_shape(members))
+    out = np.asarray(block(tf.constant(y)))
+    for m in range(1 if members is None else members):
+        pick = (lambda a: a) if members is None else (lambda a: a[m])
+        h = H_MAX * sigmoid(np.clip(thetas[m], -20, 20))
+        f = relu(pick(y) @ pick(w["kernel1"]) + pick(w["bias1"])) @ pick(w["kernel2"]) + pick(w["bias2"])
+        np.testing.assert_allclose(pick(out), pick(y) + h * f, atol=1e-12, rtol=0)
+    if members is not None:
+        assert float(block.step_size[2]) == pytest.approx(H_MAX * sigmoid(-20.0), rel=1e-12)
+
+
+def _sgd_steps(block, y, target, steps, learning_rate, zero_theta_gradient=False, variables=None):
+    variables = block.trainable_variables if variables is None else variables
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum((block(y, training=True) - target) ** 2)
+        grads = tape.gradient(loss, variables)
+        if zero_theta_gradient:
+            grads = [tf.zeros_like(g) if v.name == "h_logit" else g for g, v in zip(grads, variables)]
+        optimizer.apply(grads, variables)
+
+
+@pytest.mark.parametrize("name", LEARNS_H)
+def test_with_a_zero_learning_rate_for_h_training_equals_the_fixed_h_block(name, learned_rng):
+    """θ's gradient zeroed: θ stays, and every other weight follows the fixed-h block."""
+    rng = learned_rng
+    learned, fixed = make_learned(name, members=M), make_learned(name, members=M, learn_h=False)
+    theta0 = learned.h_logit.numpy().copy()
+    y, target = tf.constant(rng.normal(size=learned_shape(M))), tf.constant(rng.normal(size=learned_shape(M)))
+    _sgd_steps(learned, y, target, 3, 0.05, zero_theta_gradient=True)
+    _sgd_steps(fixed, y, target, 3, 0.05)
+    np.testing.assert_array_equal(learned.h_logit.numpy(), theta0)
+    moved = 0.0
+    for a, b, start in zip(field_weights(learned), fixed.get_weights(), field_weights(make_learned(name, members=M))):
+        np.testing.assert_allclose(a, b, atol=1e-10, rtol=0)
+        moved = max(moved, float(np.max(np.abs(a - start))))
+    assert moved > 1e-3, "the weights should have trained"
+    # and with θ's gradient left in, h moves
+    free = make_learned(name, members=M)
+    _sgd_steps(free, y, target, 3, 0.05)
+    assert np.all(np.abs(free.step_size - np.array(LEARNED_H)) > 1e-6)
+
+
+@pytest.mark.parametrize("direction", [1.0, -1.0], ids=["shrink-h", "grow-h"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_h_stays_in_its_interval_under_huge_steps(direction, dtype, learned_rng):
+    """SGD with learning rate 1e6 on ±‖block(y) − y‖² (pushes h down, or up): h stays
+    in (0, h_max], ends at its bounds, and θ's value never makes the forward non-finite."""
+    block = make_learned("residual", members=M, dtype=dtype)
+    y = tf.constant(learned_rng.normal(size=learned_shape(M)), dtype=dtype)
+
+    optimizer = keras.optimizers.SGD(learning_rate=1e6)
+    for _ in range(4):
+        with tf.GradientTape() as tape:
+            loss = direction * tf.reduce_sum((block(y) - y) ** 2)
+        optimizer.apply(tape.gradient(loss, [block.h_logit]), [block.h_logit])
+        h = block.step_size
+        assert np.all(np.isfinite(h)) and np.all(h > 0) and np.all(h <= H_MAX), h
+        assert np.all(np.isfinite(np.asarray(block(y))))
+    if direction > 0:
+        assert np.all(h < 1e-6 * H_MAX), h
+    else:
+        assert np.all(h > 0.999 * H_MAX), h
+
+
+@pytest.mark.parametrize("members", [None, M], ids=["plain", "members3"])
+@pytest.mark.parametrize("name", LEARNS_H)
+def test_gradient_wrt_theta_matches_a_finite_difference(name, members, learned_rng):
+    """dL/dθ (tape) = (L(θ + ε) − L(θ − ε)) / 2ε, float64, L = Σ w·block(y); nonzero."""
+    rng = learned_rng
+    block = make_learned(name, members)
+    y, w = tf.constant(rng.normal(size=learned_shape(members))), tf.constant(rng.normal(size=learned_shape(members)))
+
+    def loss():
+        return float(tf.reduce_sum(w * block(y, training=False)))
+
+    with tf.GradientTape() as tape:
+        value = tf.reduce_sum(w * block(y, training=False))
+    grad = np.atleast_1d(tape.gradient(value, block.h_logit).numpy())
+    theta = np.atleast_1d(block.h_logit.numpy()).copy()
+    eps = 1e-6
+    for m in range(theta.size):
+        shifted = []
+        for sign in (1.0, -1.0):
+            moved = theta.copy()
+            moved[m] += sign * eps
+            block.h_logit.assign(moved if members is not None else moved[0])
+            shifted.append(loss())
+        block.h_logit.assign(theta if members is not None else theta[0])
+        assert abs(grad[m]) > 1e-3
+        assert grad[m] == pytest.approx((shifted[0] - shifted[1]) / (2 * eps), rel=1e-6, abs=1e-9)
+
+
+def test_euler_gradient_wrt_theta_is_the_hand_derivative(learned_rng):
+    """L = Σ w·(y + h f(y)): dL/dθ = Σ w·f(y) · h_max σ(θ)(1 − σ(θ))."""
+    block = make_learned("residual")
+    y, w = learned_rng.normal(size=learned_shape(None)), learned_rng.normal(size=learned_shape(None))
+    with tf.GradientTape() as tape:
+        value = tf.reduce_sum(w * block(tf.constant(y)))
+    weights = {v.name: v.numpy() for v in block.weights}
+    f = relu(y @ weights["kernel1"] + weights["bias1"]) @ weights["kernel2"] + weights["bias2"]
+    s = sigmoid(block.h_logit.numpy())
+    expected = np.sum(w * f) * H_MAX * s * (1 - s)
+    assert float(tape.gradient(value, block.h_logit)) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", LEARNS_H)
+def test_config_round_trip_keeps_learn_h_and_h_max(name):
+    block = make_learned(name, members=M, dtype="float32")
+    config = block.get_config()
+    assert config["learn_h"] is True and config["h_max"] == H_MAX
+    clone = BLOCKS[name].from_config(config)
+    assert clone.get_config() == config
+    assert make_learned(name, learn_h=False).get_config()["learn_h"] is False
+
+
+def test_h_above_h_max_is_rejected_in_one_line():
+    with pytest.raises(ValueError, match=r"^h=1\.5 exceeds h_max=1\.0; give h <= h_max$"):
+        BLOCKS["residual"](h=1.5, learn_h=True)
+    with pytest.raises(ValueError, match=r"^h=0\.9 exceeds h_max=0\.5"):
+        BLOCKS["rk4"](h=[0.1, 0.9], members=2, learn_h=True, h_max=0.5)
+    BLOCKS["residual"](h=1.5)  # a fixed h ignores h_max
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), "x"], ids=repr)
+def test_invalid_h_max_is_rejected(bad):
+    with pytest.raises(ValueError, match=r"h_max must be a finite number > 0"):
+        BLOCKS["residual"](h=0.1, learn_h=True, h_max=bad)
+
+
+@pytest.mark.parametrize("name", REFUSE_H)
+def test_multistep_blocks_refuse_learn_h(name):
+    allowed = ", ".join(LEARNS_H)
+    message = rf"^block '{name}' cannot learn h \(learn_h=True\); allowed: {allowed}$"
+    with pytest.raises(ValueError, match=message):
+        build_model(4, 2, name, depth=4, learn_h=True)
+    with pytest.raises(ValueError, match=message):
+        BLOCKS[name](h=0.1, learn_h=True)
+
+
+# ------------------------------------------------------------------------ per-member scalars
+
+
+@pytest.mark.parametrize("members", [None, 3], ids=["plain", "members3"])
+def test_a_member_scalar_starts_at_its_numbers_cast_once(members):
+    """Numbers: a float (every member) or one per member, float64 cast once to the
+    variable's dtype: float32(−9/5) exactly, not a float32 round trip of something else."""
+    block = StepResidual(h=0.1, members=members, seed=0 if members is None else [0, 1, 2])  # (before build)
+    shape = () if members is None else (members,)
+    one = block.add_member_scalar("one", -9 / 5)
+    assert tuple(one.shape) == shape and one.trainable and one.constraint is None
+    np.testing.assert_array_equal(one.numpy(), np.full(shape, np.float32(-9 / 5)))
+    if members is not None:
+        each = block.add_member_scalar("each", [0.25, -1.5, 3.0])
+        np.testing.assert_array_equal(each.numpy(), np.float32([0.25, -1.5, 3.0]))
+
+
+def test_a_member_scalar_drawn_by_an_initializer_is_the_standalone_members():
+    """A Keras initialiser: member m's value is the one a standalone block with member m's
+    seed draws (tag: the variable's name), and members differ."""
+    init = keras.initializers.RandomUniform(-1.0, 1.0)
+    seeds = [4, 8, 15]
+    block = StepResidual(h=0.1, members=3, seed=seeds)
+    values = block.add_member_scalar("s", init).numpy()
+    for m, seed in enumerate(seeds):
+        assert StepResidual(h=0.1, seed=seed).add_member_scalar("s", init).numpy() == values[m]
+    assert len(set(values.tolist())) == 3
+    constraint = keras.constraints.NonNeg()
+    assert block.add_member_scalar("c", init, constraint=constraint).constraint is constraint

@@ -2,10 +2,11 @@
 
 P = μ·max(0, max_λ |1 + hλ| − 1) per block, λ the eigenvalues of the field's Jacobian at
 the batch's first example, the gradient reaching h only. Expected values come from numpy
-written here: the analytic Jacobians of the three forward-Euler fields (row-vector
-Keras layout: f(y) = σ(y k1 + b1) k2 + b2, so ∂f_i/∂y_j = Σ_k k1[j,k] σ'(z_k) k2[k,i]),
-``numpy.linalg.eigvals``, and the hand derivative of |1 + hλ| in h. Members trained by
-the sweep with the penalty are in ``test_trainer.py``; its spec and flag in
+written here: the analytic Jacobians of the three fields (row-vector Keras layout:
+f(y) = σ(y k1 + b1) k2 + b2, so ∂f_i/∂y_j = Σ_k k1[j,k] σ'(z_k) k2[k,i]),
+``numpy.linalg.eigvals``, and the hand derivative of |1 + hλ| in h. The penalty belongs
+to the forward-Euler integrator, whatever the field or the block's name. Members trained
+by the sweep with the penalty are in ``test_trainer.py``; its spec and flag in
 ``test_experiment.py`` and ``test_cli.py``.
 """
 
@@ -20,7 +21,8 @@ from resnet_stability.layers import BLOCKS
 from resnet_stability.layers.euler_penalty import euler_factor
 from resnet_stability.models import build_model
 
-EULER = ["batchnorm", "residual", "shrinkage"]
+#: Blocks whose integrator is forward Euler: the paper's, and the rk4 block stepped with Euler.
+EULER = ["batchnorm", "residual", "shrinkage", "rk4+euler"]
 WIDTH, BATCH, M = 4, 6, 3
 H_MAX, MU = 2.0, 0.7
 H_MEMBERS = [0.4, 1.2, 1.9]
@@ -28,11 +30,14 @@ SEEDS = [5, 6, 7]
 
 
 def make(name, members=None, mu=MU, h=None, dtype="float64"):
+    """A built block that learns h with penalty μ; ``name`` a block name, or
+    ``"<block>+euler"`` for that block with ``integrator="euler"``."""
     if h is None:
         h = 1.3 if members is None else list(H_MEMBERS[:members])
     seed = 3 if members is None else list(SEEDS[:members])
+    name, _, integrator = name.partition("+")
     block = BLOCKS[name](h=h, members=members, seed=seed, learn_h=True, h_max=H_MAX, stability_penalty=mu,
-                         dtype=dtype)
+                         dtype=dtype, integrator=integrator or None)
     block(tf.zeros((BATCH, WIDTH) if members is None else (members, BATCH, WIDTH), dtype=dtype), training=False)
     return block
 
@@ -61,10 +66,10 @@ def numpy_jacobian(block, y0, m=None):
     """∂f_i/∂y_j at the point y0 (w,) as J[i, j], from the field's weights (member m)."""
     field = block.field
     w = {v.name: member_value(v, m) for v in field.weights}
-    if block.block_name == "residual":
+    if block.field_name == "two_layer":
         z = y0 @ w["kernel1"] + w["bias1"]
         return ((w["kernel1"] * (z > 0)) @ w["kernel2"]).T
-    if block.block_name == "shrinkage":
+    if block.field_name == "shrinkage":
         z = y0 @ w["kernel1"] + w["bias1"]
         return -((w["kernel1"] * (z > 0)) @ w["kernel1"].T).T
     eps = field.epsilon  # batch norm in inference mode: BN(z) = z s + (β − μ s)
@@ -165,6 +170,9 @@ def test_the_penalty_needs_learn_h_and_a_forward_euler_block():
         BLOCKS["residual"](h=0.5, stability_penalty=1.0)
     with pytest.raises(ValueError, match=r"^block 'rk4' is not a forward-Euler block; .*: batchnorm, residual, shrinkage$"):
         BLOCKS["rk4"](h=0.5, learn_h=True, stability_penalty=1.0)
+    with pytest.raises(ValueError, match=r"^block 'shrinkage' with integrator 'rk4' is not a forward-Euler block; "):
+        BLOCKS["shrinkage"](h=0.5, learn_h=True, stability_penalty=1.0, integrator="rk4")
+    assert BLOCKS["rk4"](h=0.5, learn_h=True, stability_penalty=1.0, integrator="euler").stability_penalty == 1.0
     with pytest.raises(ValueError, match=r"needs learn_h=True"):
         build_model(4, 2, "lm", depth=3, stability_penalty=1.0)
     build_model(4, 2, "lm", depth=3, stability_penalty=0.0)  # zero: nothing to refuse

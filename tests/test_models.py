@@ -1,22 +1,27 @@
-"""Tests for ``build_model``: the generic battery at model level, for every block.
+"""Tests for ``resnet_stability.models``: the generic battery at model level, for every block.
 
-Every registered block (``block_name`` fixture in ``conftest.py``, iterated from
-``sorted(BLOCKS)`` at collection time) is built into a tiny stem -> blocks -> softmax
-model, with and without a members axis, and checked for shapes, `.keras` save/load,
-a training step, members equivalence (weights, predictions and updates), determinism
-and argument errors. The last section checks the builder's own structure facts.
+Every registered block and field/integrator pair (``block_case`` fixture in
+``conftest.py``, iterated from ``conftest.BLOCK_CASES`` at collection time) is built into
+a tiny stem -> blocks -> softmax model, with and without a members axis, and checked for
+shapes, `.keras` save/load, a training step, members equivalence (weights, predictions
+and updates), determinism and argument errors. The last sections check the builder's own
+facts: structure, seeds, step sizes, fields and integrators by name, learned h, and
+`.keras` files saved before the layer seams (``tests/data/saved_models``).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from resnet_stability.layers import BLOCKS, StepResidual, MembersDense
+from conftest import BlockCase, numpy_field, numpy_rk4, weights_by_name
+from resnet_stability.layers import BLOCKS, MembersDense, Shrinkage, StepResidual
 from resnet_stability.models import build_model
 from resnet_stability.seeding import derive_seed
 
@@ -30,14 +35,16 @@ H_MEMBERS = [0.1, 0.5, 1.0]
 SEEDS = [101, 202, 303]
 
 
-def make_model(block_name, members=None, h=None, seed=None, **kwargs):
+def make_model(block_case, members=None, h=None, seed=None, **kwargs):
+    """A tiny model of ``block_case`` (a :class:`~conftest.BlockCase` or a block name)."""
+    block_case = BlockCase(block_case) if isinstance(block_case, str) else block_case
     if h is None:
         h = 0.5 if members is None else list(H_MEMBERS)
     if seed is None:
         seed = 1 if members is None else list(SEEDS)
-    settings = dict(input_dim=INPUT_DIM, n_classes=N_CLASSES, depth=DEPTH, width=WIDTH)
+    settings = dict(input_dim=INPUT_DIM, n_classes=N_CLASSES, depth=DEPTH, width=WIDTH, **block_case.options)
     settings.update(kwargs)
-    return build_model(block=block_name, h=h, members=members, seed=seed, **settings)
+    return build_model(block=block_case.name, h=h, members=members, seed=seed, **settings)
 
 
 def features(rng, members, input_dim=INPUT_DIM, batch=BATCH):
@@ -77,8 +84,8 @@ def member_weights(model, m):
 # ----------------------------------------------------------------------------- 1. shapes
 
 
-def test_model_output_is_a_probability_per_class(block_name, members, rng):
-    model = make_model(block_name, members)
+def test_model_output_is_a_probability_per_class(block_case, members, rng):
+    model = make_model(block_case, members)
     expected = (None, N_CLASSES) if members is None else (None, M, N_CLASSES)
     assert tuple(model.output_shape) == expected
     x = features(rng, members)
@@ -92,8 +99,8 @@ def test_model_output_is_a_probability_per_class(block_name, members, rng):
 # ----------------------------------------------------------------------------- 2-3. serialisation
 
 
-def test_model_config_round_trip(block_name, members, rng, perturb_weights):
-    model = perturb_weights(make_model(block_name, members))
+def test_model_config_round_trip(block_case, members, rng, perturb_weights):
+    model = perturb_weights(make_model(block_case, members))
     clone = keras.Model.from_config(model.get_config())
     assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
     assert [type(layer) for layer in clone.layers] == [type(layer) for layer in model.layers]
@@ -104,10 +111,10 @@ def test_model_config_round_trip(block_name, members, rng, perturb_weights):
     np.testing.assert_allclose(predict(clone, x), predict(model, x), atol=1e-6, rtol=0)
 
 
-def test_saved_model_loads_and_predicts_identically(block_name, members, rng, tmp_path, perturb_weights):
+def test_saved_model_loads_and_predicts_identically(block_case, members, rng, tmp_path, perturb_weights):
     # perturbed weights: a loader that re-initialised from the seeds would be caught
-    model = perturb_weights(make_model(block_name, members))
-    path = tmp_path / f"{block_name}.keras"
+    model = perturb_weights(make_model(block_case, members))
+    path = tmp_path / f"{block_case.id}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
 
@@ -124,8 +131,8 @@ def test_saved_model_loads_and_predicts_identically(block_name, members, rng, tm
 # ----------------------------------------------------------------------------- 4. training
 
 
-def test_one_sgd_step_changes_every_trainable_weight(block_name, members, rng):
-    model = make_model(block_name, members)
+def test_one_sgd_step_changes_every_trainable_weight(block_case, members, rng):
+    model = make_model(block_case, members)
     before = {v.path: np.asarray(v.numpy()) for v in model.weights}
     loss = sgd_step(model, features(rng, members), labels(rng, members))
     assert np.isfinite(loss)
@@ -141,8 +148,8 @@ def test_one_sgd_step_changes_every_trainable_weight(block_name, members, rng):
         assert np.any(np.asarray(variable.numpy()) != before[variable.path]), variable.path
 
 
-def test_train_on_batch_changes_every_trainable_weight(block_name, rng):
-    model = make_model(block_name, M)
+def test_train_on_batch_changes_every_trainable_weight(block_case, rng):
+    model = make_model(block_case, M)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="sparse_categorical_crossentropy")
     before = [np.asarray(v.numpy()) for v in model.trainable_variables]
     loss = model.train_on_batch(features(rng, M), labels(rng, M))
@@ -156,10 +163,10 @@ def test_train_on_batch_changes_every_trainable_weight(block_name, rng):
 # ----------------------------------------------------------------------------- 5. h -> 0
 
 
-def test_vanishing_step_model_is_the_head_alone(block_name, members, rng, perturb_weights):
+def test_vanishing_step_model_is_the_head_alone(block_case, members, rng, perturb_weights):
     """With input_dim == width there is no stem; with h -> 0 the blocks vanish too."""
     tiny = 1e-7 if members is None else [1e-7] * members
-    model = perturb_weights(make_model(block_name, members, h=tiny, input_dim=WIDTH))
+    model = perturb_weights(make_model(block_case, members, h=tiny, input_dim=WIDTH))
     x = features(rng, members, input_dim=WIDTH)
     head = model.get_layer("head")
     expected = np.asarray(head(tf.constant(x)))
@@ -171,9 +178,9 @@ def test_vanishing_step_model_is_the_head_alone(block_name, members, rng, pertur
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
-def test_members_model_equals_standalone_models(block_name, rng, training):
-    ensemble = make_model(block_name, M, h=H_MEMBERS, seed=SEEDS)
-    singles = [make_model(block_name, None, h=H_MEMBERS[m], seed=SEEDS[m]) for m in range(M)]
+def test_members_model_equals_standalone_models(block_case, rng, training):
+    ensemble = make_model(block_case, M, h=H_MEMBERS, seed=SEEDS)
+    singles = [make_model(block_case, None, h=H_MEMBERS[m], seed=SEEDS[m]) for m in range(M)]
     # same initial weights, variable by variable
     for m in range(M):
         assert len(singles[m].weights) == len(ensemble.weights)
@@ -186,9 +193,9 @@ def test_members_model_equals_standalone_models(block_name, rng, training):
         np.testing.assert_allclose(out[:, m], predict(singles[m], x[:, m], training), atol=1e-6, rtol=0)
 
 
-def test_members_model_takes_the_same_sgd_step_as_standalone_models(block_name, rng):
-    ensemble = make_model(block_name, M, h=H_MEMBERS, seed=SEEDS)
-    singles = [make_model(block_name, None, h=H_MEMBERS[m], seed=SEEDS[m]) for m in range(M)]
+def test_members_model_takes_the_same_sgd_step_as_standalone_models(block_case, rng):
+    ensemble = make_model(block_case, M, h=H_MEMBERS, seed=SEEDS)
+    singles = [make_model(block_case, None, h=H_MEMBERS[m], seed=SEEDS[m]) for m in range(M)]
     x, y = features(rng, M), labels(rng, M)
     sgd_step(ensemble, x, y)
     for m in range(M):
@@ -198,8 +205,8 @@ def test_members_model_takes_the_same_sgd_step_as_standalone_models(block_name, 
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
-def test_members_model_does_not_mix_members(block_name, rng, training):
-    model = make_model(block_name, M)
+def test_members_model_does_not_mix_members(block_case, rng, training):
+    model = make_model(block_case, M)
     x = features(rng, M)
     shifted = x.copy()
     shifted[:, 0] = 10.0 * shifted[:, 0] + 5.0
@@ -208,10 +215,10 @@ def test_members_model_does_not_mix_members(block_name, rng, training):
     np.testing.assert_allclose(out_shifted[:, 1:], out[:, 1:], atol=1e-7, rtol=0)
 
 
-def test_int_seed_gives_member_m_the_derived_seed(block_name):
-    ensemble = make_model(block_name, M, seed=9)
+def test_int_seed_gives_member_m_the_derived_seed(block_case):
+    ensemble = make_model(block_case, M, seed=9)
     for m in range(M):
-        single = make_model(block_name, None, h=H_MEMBERS[m], seed=derive_seed(9, "member", m))
+        single = make_model(block_case, None, h=H_MEMBERS[m], seed=derive_seed(9, "member", m))
         for a, b in zip(member_weights(ensemble, m), single.get_weights()):
             np.testing.assert_array_equal(a, b)
 
@@ -219,7 +226,7 @@ def test_int_seed_gives_member_m_the_derived_seed(block_name):
 # ----------------------------------------------------------------------------- 8. errors
 
 
-def test_unknown_block_name_lists_the_allowed_names():
+def test_unknown_block_case_lists_the_allowed_names():
     with pytest.raises(ValueError, match=r"unknown block 'no_such_block'") as info:
         build_model(INPUT_DIM, N_CLASSES, block="no_such_block", depth=1)
     message = str(info.value)
@@ -227,9 +234,9 @@ def test_unknown_block_name_lists_the_allowed_names():
         assert name in message
 
 
-def test_unknown_activation_is_rejected(block_name):
+def test_unknown_activation_is_rejected(block_case):
     with pytest.raises(ValueError, match=r"unknown activation 'no_such_activation'"):
-        make_model(block_name, activation="no_such_activation")
+        make_model(block_case, activation="no_such_activation")
 
 
 BAD_SIZES = [
@@ -257,24 +264,24 @@ def test_invalid_size_arguments_are_rejected(argument, bad):
         build_model(block=sorted(BLOCKS)[0], **settings)
 
 
-def test_members_h_and_seed_lists_must_match_members(block_name):
+def test_members_h_and_seed_lists_must_match_members(block_case):
     with pytest.raises(ValueError, match=r"h has 2 values but members=3"):
-        make_model(block_name, M, h=[0.1, 0.2])
+        make_model(block_case, M, h=[0.1, 0.2])
     with pytest.raises(ValueError, match=r"seed has 4 values but members=3"):
-        make_model(block_name, M, seed=[1, 2, 3, 4])
+        make_model(block_case, M, seed=[1, 2, 3, 4])
     with pytest.raises(ValueError, match=r"h must be a finite number > 0"):
-        make_model(block_name, M, h=[0.1, -0.2, 0.3])
+        make_model(block_case, M, h=[0.1, -0.2, 0.3])
 
 
 # ----------------------------------------------------------------------------- 9. determinism
 
 
-def test_same_seed_same_model_different_seed_different_model(block_name, members):
+def test_same_seed_same_model_different_seed_different_model(block_case, members):
     seed_a = 5 if members is None else [5, 6, 7]
     seed_b = 8 if members is None else [8, 9, 10]
-    first = make_model(block_name, members, seed=seed_a)
-    again = make_model(block_name, members, seed=seed_a)
-    other = make_model(block_name, members, seed=seed_b)
+    first = make_model(block_case, members, seed=seed_a)
+    again = make_model(block_case, members, seed=seed_a)
+    other = make_model(block_case, members, seed=seed_b)
     for a, b in zip(first.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
     kernels = [i for i, v in enumerate(first.weights) if v.name.startswith("kernel")]
@@ -286,13 +293,13 @@ def test_same_seed_same_model_different_seed_different_model(block_name, members
 # ----------------------------------------------------------------------------- build_model structure
 
 
-def test_stem_is_identity_when_input_dim_equals_width(block_name, rng):
-    model = make_model(block_name, input_dim=WIDTH, width=WIDTH)
+def test_stem_is_identity_when_input_dim_equals_width(block_case, rng):
+    model = make_model(block_case, input_dim=WIDTH, width=WIDTH)
     assert [layer.name for layer in model.layers] == ["features"] + [f"block_{i}" for i in range(DEPTH)] + ["head"]
     with pytest.raises(ValueError):
         model.get_layer("stem")
     # width=None means width = input_dim, and depth 0 leaves the head alone
-    bare = make_model(block_name, input_dim=WIDTH, width=None, depth=0)
+    bare = make_model(block_case, input_dim=WIDTH, width=None, depth=0)
     assert [layer.name for layer in bare.layers] == ["features", "head"]
     x = features(rng, None, input_dim=WIDTH)
     kernel, bias = bare.get_layer("head").get_weights()
@@ -302,8 +309,8 @@ def test_stem_is_identity_when_input_dim_equals_width(block_name, rng):
     np.testing.assert_allclose(predict(bare, x), expected, atol=1e-6, rtol=0)
 
 
-def test_stem_is_a_linear_layer_when_input_dim_differs(block_name, members):
-    model = make_model(block_name, members, input_dim=INPUT_DIM, width=WIDTH)
+def test_stem_is_a_linear_layer_when_input_dim_differs(block_case, members):
+    model = make_model(block_case, members, input_dim=INPUT_DIM, width=WIDTH)
     stem = model.get_layer("stem")
     assert isinstance(stem, MembersDense)
     assert stem.units == WIDTH and stem.activation is None
@@ -314,22 +321,23 @@ def test_stem_is_a_linear_layer_when_input_dim_differs(block_name, members):
 
 
 @pytest.mark.parametrize("depth", [0, 1, 3])
-def test_model_has_exactly_depth_blocks(block_name, members, depth):
-    model = make_model(block_name, members, depth=depth)
+def test_model_has_exactly_depth_blocks(block_case, members, depth):
+    model = make_model(block_case, members, depth=depth)
     blocks = [layer for layer in model.layers if layer.name.startswith("block_")]
     assert [layer.name for layer in blocks] == [f"block_{i}" for i in range(depth)]
     # a multistep block needing d states is preceded by d - 1 forward-Euler starters
-    starters = min(depth, getattr(BLOCKS[block_name](h=0.1), "steps", 1) - 1)
+    starters = min(depth, block_case(h=0.1).history_length - 1)
     assert all(type(layer) is StepResidual for layer in blocks[:starters])
-    assert all(type(layer) is BLOCKS[block_name] for layer in blocks[starters:])
+    assert all(type(layer) is block_case.cls for layer in blocks[starters:])
+    assert all(layer.field_name == block_case.field_name for layer in blocks)  # starters too
     expected_h = 0.5 if members is None else H_MEMBERS
     assert all(layer.get_config()["h"] == expected_h for layer in blocks)
     assert all(layer.members == members for layer in blocks)
-    assert model.name == f"{block_name}_depth{depth}"
+    assert model.name == f"{block_case.name}_depth{depth}"
 
 
-def test_extra_keyword_arguments_reach_every_block(block_name, members):
-    model = make_model(block_name, members, kernel_initializer="zeros", activation="tanh")
+def test_extra_keyword_arguments_reach_every_block(block_case, members):
+    model = make_model(block_case, members, kernel_initializer="zeros", activation="tanh")
     for i in range(DEPTH):
         block = model.get_layer(f"block_{i}")
         assert block.get_config()["activation"] == "tanh"
@@ -400,6 +408,97 @@ def test_step_sizes_give_each_block_its_own_h(block, float64, rng, perturb_weigh
         alone.set_weights(member_weights(ensemble, m))
         expected = _numpy_forward(alone, x[:, m], [row[m] for row in member_steps], block)
         np.testing.assert_allclose(out[:, m], expected, atol=1e-12, rtol=0)
+
+
+# ----------------------------------------------------------------------------- fields and integrators by name
+
+
+@pytest.mark.parametrize("members", [None, M], ids=["plain", "members3"])
+def test_shrinkage_with_rk4_is_a_numpy_rk4_network(members, float64, rng, perturb_weights):
+    """``build_model(..., block="shrinkage", integrator="rk4")``: stem, then per block one
+    RK4 step along f(y) = −(K1ᵀ σ(K1 y + b1) + b2) (``conftest``'s numpy references),
+    then the softmax head, for every member (float64, 1e-12); no new class needed."""
+    h = 0.6 if members is None else H_MEMBERS
+    model = perturb_weights(build_model(INPUT_DIM, N_CLASSES, "shrinkage", depth=3, width=WIDTH, h=h,
+                                        members=members, seed=SEEDS if members else 2, integrator="rk4"))
+    blocks = [model.get_layer(f"block_{i}") for i in range(3)]
+    assert all(type(b) is Shrinkage and (b.field_name, b.integrator_name) == ("shrinkage", "rk4") for b in blocks)
+    x = features(rng, members).astype("float64")
+    out = predict(model, x)
+    for m in [None] if members is None else range(M):
+        def w(layer):
+            return weights_by_name(layer, m)
+
+        y = (x if m is None else x[:, m]) @ w(model.get_layer("stem"))["kernel"] + w(model.get_layer("stem"))["bias"]
+        for block in blocks:
+            y = numpy_rk4(numpy_field("shrinkage", w(block.field)), y, h if m is None else h[m])
+        head = w(model.get_layer("head"))
+        logits = y @ head["kernel"] + head["bias"]
+        expected = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        np.testing.assert_allclose(out if m is None else out[:, m], expected / expected.sum(-1, keepdims=True),
+                                   atol=1e-12, rtol=0)
+
+
+def test_the_euler_penalty_follows_the_integrator_not_the_block_name():
+    """μ > 0 needs forward Euler: refused for shrinkage with RK4, accepted for the rk4
+    block stepped with ``integrator="euler"``."""
+    with pytest.raises(ValueError, match=r"^block 'shrinkage' with integrator 'rk4' is not a forward-Euler block"):
+        build_model(INPUT_DIM, N_CLASSES, "shrinkage", depth=2, learn_h=True, stability_penalty=1.0, integrator="rk4")
+    model = build_model(INPUT_DIM, N_CLASSES, "rk4", depth=2, learn_h=True, stability_penalty=1.0, integrator="euler")
+    assert all(model.get_layer(f"block_{i}").stability_penalty == 1.0 for i in range(2))
+
+
+# ----------------------------------------------------------------------------- learned h
+
+
+def test_build_model_gives_every_block_a_learned_h():
+    model = build_model(4, 2, "shrinkage", depth=3, h=[0.1, 0.2], members=2, seed=0, learn_h=True, h_max=0.5)
+    blocks = [model.get_layer(f"block_{i}") for i in range(3)]
+    assert all(b.learn_h and b.h_max == 0.5 for b in blocks)
+    for b in blocks:
+        np.testing.assert_allclose(b.step_size, [0.1, 0.2], rtol=1e-6)
+    assert sum(v.name == "h_logit" for v in model.trainable_variables) == 3
+
+
+@pytest.mark.parametrize("members", [None, M], ids=["plain", "members3"])
+def test_keras_file_round_trip_keeps_the_learned_h(members, tmp_path, rng):
+    h = 0.4 if members is None else [0.2, 0.4, 0.9]
+    model = build_model(3, 2, "residual", depth=2, width=4, h=h, members=members, seed=1, learn_h=True, h_max=1.5)
+    for index, theta in enumerate((0.3, -1.1)):
+        model.get_layer(f"block_{index}").h_logit.assign(np.full(() if members is None else (members,), theta))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    for index, theta in enumerate((0.3, -1.1)):
+        block = loaded.get_layer(f"block_{index}")
+        assert block.learn_h is True and block.h_max == 1.5 and block.get_config()["h"] == h
+        expected = 1.5 / (1.0 + np.exp(-theta))  # h_max σ(θ)
+        np.testing.assert_allclose(block.step_size, expected * np.ones_like(block.step_size), rtol=1e-6)
+    x = rng.normal(size=(5, 3) if members is None else (5, members, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded(x), model(x))
+
+
+# ----------------------------------------------------------------------------- files saved before
+
+
+SAVED = Path(__file__).parent / "data" / "saved_models"
+
+
+@pytest.mark.parametrize("name", ["batchnorm", "lm", "residual", "zeros"])
+def test_models_saved_before_the_layer_seams_load_and_predict_identically(name):
+    """``.keras`` files saved by the code before fields and integrators were named
+    (commit 320ac7d; re-zipped with deflate to a few KB): ``build_model(2, 2, depth=3,
+    seed=...)`` with residual + learned h + Euler penalty, batchnorm + learned h with 2
+    members, zeros with a trainable λ, lm with a constrained k and 2 members, every
+    weight perturbed. They load, name their default field and integrator, and predict
+    exactly what they predicted then (inference, then training mode)."""
+    expected = json.loads((SAVED / "expected.json").read_text())[name]
+    model = keras.saving.load_model(SAVED / f"{name}.keras")
+    block = model.get_layer("block_2")
+    assert (block.field_name, block.integrator_name) == (block.default_field, block.default_integrator)
+    x = np.asarray(expected["x"], dtype="float32")
+    for training, key in ((False, "inference"), (True, "training")):
+        np.testing.assert_array_equal(np.asarray(model(x, training=training)), np.asarray(expected[key], "float32"))
 
 
 def test_every_block_of_a_model_has_its_own_derived_seed():

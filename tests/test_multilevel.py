@@ -138,6 +138,22 @@ def test_members_prolong_like_standalone(float64, rng):
         np.testing.assert_allclose(out[:, m], alone(x[:, m]).numpy(), rtol=1e-10, atol=1e-12)
 
 
+def test_children_keep_the_field_and_integrator_names(rng, perturb_weights):
+    """A block chosen by field and integrator names (shrinkage stepped with RK4) is rebuilt
+    from its config as itself: same class and names, h/2, the parent's weights; so the
+    child's two RK4 half steps approximate the parent's RK4 step (O(h⁵) per block)."""
+    parent = perturb_weights(build_model(4, 3, block="shrinkage", depth=2, width=5, h=0.2, seed=7, integrator="rk4"))
+    child = prolong(parent)
+    for new in model_blocks(child):
+        assert type(new).__name__ == "Shrinkage" and (new.field_name, new.integrator_name) == ("shrinkage", "rk4")
+        assert new.get_config()["h"] == 0.1
+    for i, old in enumerate(model_blocks(parent)):
+        for a, b in zip(child.get_layer(f"block_{2 * i}").weights, old.weights, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    x = inputs(rng, None)
+    assert np.max(np.abs(final_state(child, x) - final_state(parent, x))) < 1e-3
+
+
 @pytest.mark.parametrize("block", ["lm", "zeros"])
 def test_multistep_refused(block):
     with pytest.raises(ValueError, match="multistep blocks"):

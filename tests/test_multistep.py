@@ -1,4 +1,8 @@
-"""Multistep blocks: history plumbing, coefficients, and keeping trainable k / λ zero-stable."""
+"""Tests for ``resnet_stability.layers.multistep``: the history (``history_length``,
+``run_blocks``), the coefficients, fields by name, and ``ZeroStableClip`` keeping a
+trainable k / λ zero-stable. Numpy references: ``conftest.numpy_field`` and the
+coefficients worked out by hand below.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import numpy_field, weights_by_name
 from resnet_stability import stability
-from resnet_stability.layers import LinearMultistep, ZeroS
+from resnet_stability.layers import BLOCKS, LinearMultistep, Multistep, StepResidual, ZeroS, ZeroStableClip, run_blocks
 from resnet_stability.models import build_model
 
 
@@ -64,9 +69,8 @@ ZEROS_BY_HAND = {
 
 
 def _numpy_field(layer):
-    """f(y) = K2 relu(K1 y + b1) + b2 from the layer's weights, in numpy (Keras-style kernels)."""
-    w = {v.name: np.asarray(v.numpy(), dtype="float64") for v in layer.field.weights}
-    return lambda y: np.maximum(y @ w["kernel1"] + w["bias1"], 0.0) @ w["kernel2"] + w["bias2"]
+    """f(y) of the layer's field from its weights, in numpy (``conftest.numpy_field``)."""
+    return numpy_field(layer.field_name, weights_by_name(layer.field))
 
 
 @pytest.mark.parametrize("trainable_lam", [False, True], ids=["fixed", "trainable"])
@@ -130,6 +134,17 @@ def test_lm_k_starts_uniform_in_minus_a_tenth_to_zero():
         assert abs(k.mean() + 0.05) < 0.005
         assert abs(k.std() - 0.1 / np.sqrt(12)) < 0.003
         assert len(np.unique(k)) == len(k)
+
+
+def test_lm_k_is_the_documented_draw_of_its_members_seed():
+    """Member m's k is ``numpy.random.default_rng(derive_seed(seed_m, "k")).uniform(−0.1, 0)``
+    (the per-member scalar's tag is its name), written out here, in float32."""
+    from resnet_stability.seeding import derive_seed
+
+    layer = LinearMultistep(h=0.1, members=3, seed=[4, 8, 15])
+    layer([tf.zeros((3, 2, 3))] * 2)
+    expected = [np.random.default_rng(derive_seed(s, "k")).uniform(-0.1, 0.0, ()) for s in (4, 8, 15)]
+    np.testing.assert_array_equal(layer.k.numpy(), np.float32(expected))
 
 
 # ------------------------------------------------- multistep blocks with non-uniform steps
@@ -212,9 +227,8 @@ def test_lm_update_is_one_minus_k_times_y_n_plus_k_times_y_n_minus_1(members):
     out = np.asarray(layer(history))
     for m in range(1 if members is None else members):
         pick = (lambda a: a) if members is None else (lambda a: a[m])
-        w = {v.name: pick(np.asarray(v.numpy())) for v in layer.field.weights}
         y_n, y_n1 = pick(history[0]), pick(history[1])
-        f = np.maximum(y_n @ w["kernel1"] + w["bias1"], 0.0) @ w["kernel2"] + w["bias2"]
+        f = numpy_field("two_layer", weights_by_name(layer.field, m if members else None))(y_n)
         h_m = h if members is None else h[m]
         expected = (1 - ks[m]) * y_n + ks[m] * y_n1 + h_m * f
         np.testing.assert_allclose(pick(out), expected, atol=1e-12, rtol=0)
@@ -235,18 +249,15 @@ def test_zeros_trainable_lambda_uses_its_current_value(members):
     out = np.asarray(layer(history))
     for m, lam in enumerate(lams):
         pick = (lambda a: a) if members is None else (lambda a: a[m])
-        w = {v.name: pick(np.asarray(v.numpy())) for v in layer.field.weights}
         (a0, a1, a2), beta = ZEROS_BY_HAND[lam]
         y_n, y_n1, y_n2 = (pick(y) for y in history)
-        f = np.maximum(y_n @ w["kernel1"] + w["bias1"], 0.0) @ w["kernel2"] + w["bias2"]
+        f = numpy_field("two_layer", weights_by_name(layer.field, m if members else None))(y_n)
         np.testing.assert_allclose(pick(out), a0 * y_n + a1 * y_n1 + a2 * y_n2 + 0.3 * beta * f, atol=1e-12, rtol=0)
 
 
 def test_general_multistep_block_uses_its_alphas_and_beta():
     """Multistep(alphas=(0.5, 0.3, 0.2), beta=2.5): y_{n+1} = 0.5 y_n + 0.3 y_{n−1} +
     0.2 y_{n−2} + 2.5 h f(y_n), numpy f, float64."""
-    from resnet_stability.layers import Multistep
-
     layer = Multistep(alphas=(0.5, 0.3, 0.2), beta=2.5, h=0.3, seed=0, dtype="float64")
     rng = np.random.default_rng(8)
     history = [rng.normal(size=(5, 4)) for _ in range(3)]
@@ -256,3 +267,114 @@ def test_general_multistep_block_uses_its_alphas_and_beta():
     y_n, y_n1, y_n2 = history
     expected = 0.5 * y_n + 0.3 * y_n1 + 0.2 * y_n2 + 0.3 * 2.5 * _numpy_field(layer)(y_n)
     np.testing.assert_allclose(np.asarray(layer(history)), expected, atol=1e-12, rtol=0)
+
+
+# ------------------------------------------------------------------------------ the history
+
+
+def test_every_block_says_how_many_states_it_reads():
+    """``history_length``: 1 for the one-step blocks, d for a d-step block."""
+    lengths = {name: BLOCKS[name](h=0.1).history_length for name in sorted(BLOCKS)}
+    assert lengths == {"batchnorm": 1, "lm": 2, "multistep": 1, "residual": 1, "rk4": 1, "shrinkage": 1, "zeros": 3}
+    assert Multistep(alphas=(0.5, 0.3, 0.2)).history_length == 3
+    layer = LinearMultistep(h=0.1, seed=0)
+    with pytest.raises(ValueError, match=r"needs a history of 2 states, got 3"):
+        layer([tf.zeros((2, 3))] * 3)
+
+
+class Recorder:
+    """A stand-in block: reads ``history_length`` states, records what it was given, and
+    returns its newest state plus ``shift``."""
+
+    def __init__(self, name, history_length, shift):
+        self.name, self.history_length, self.shift, self.calls = name, history_length, shift, []
+
+    def __call__(self, inputs, **kwargs):
+        self.calls.append((inputs, kwargs))
+        return (inputs if self.history_length == 1 else inputs[0]) + self.shift
+
+
+def test_run_blocks_gives_each_block_its_newest_states_first():
+    """States y_0 = 0, y_{i+1} = y_i + 10^i: block i gets y_i alone (d = 1) or
+    [y_i, y_{i−1}, …] (d states, newest first), and every call the keyword arguments."""
+    blocks = [Recorder("a", 1, 1.0), Recorder("b", 2, 10.0), Recorder("c", 3, 100.0), Recorder("d", 2, 1000.0)]
+    states = run_blocks(blocks, 0.0, training=False)
+    assert states == [0.0, 1.0, 11.0, 111.0, 1111.0]
+    assert [block.calls for block in blocks] == [
+        [(0.0, {"training": False})],
+        [([1.0, 0.0], {"training": False})],
+        [([11.0, 1.0, 0.0], {"training": False})],
+        [([111.0, 11.0], {"training": False})],
+    ]
+    assert run_blocks([], 5.0) == [5.0]
+
+
+def test_run_blocks_refuses_a_block_without_enough_history():
+    with pytest.raises(ValueError, match=r"^block 'c' needs a history of 3 states but only 2 precede it; "):
+        run_blocks([Recorder("a", 1, 1.0), Recorder("c", 3, 1.0)], 0.0)
+
+
+# ------------------------------------------------------------------------ fields, integrators
+
+
+@pytest.mark.parametrize("name", ["lm", "multistep", "zeros"])
+def test_multistep_blocks_refuse_a_one_step_integrator(name):
+    message = (rf"^block '{name}' steps with the multistep scheme \(integrator='multistep'\); "
+               r"integrator='rk4' is for the one-step blocks \(euler, rk4\)$")
+    with pytest.raises(ValueError, match=message):
+        BLOCKS[name](h=0.1, integrator="rk4")
+    with pytest.raises(ValueError, match=message):
+        build_model(4, 2, name, depth=3, integrator="rk4")
+    assert BLOCKS[name](h=0.1, integrator="multistep").get_config()["integrator"] == "multistep"
+
+
+def test_lm_along_the_shrinkage_field_and_its_starters():
+    """``field="shrinkage"``: u_{n+1} = (1 − k) u_n + k u_{n−1} + h f(u_n) with
+    f(u) = −(K1ᵀ σ(K1 u + b1) + b2) (numpy, float64), and ``build_model``'s forward-Euler
+    starter reads the same field."""
+    layer = LinearMultistep(h=0.4, seed=0, field="shrinkage", dtype="float64")
+    rng = np.random.default_rng(9)
+    history = [rng.normal(size=(6, 4)) for _ in range(2)]
+    layer(history)
+    for variable in layer.weights:
+        variable.assign(0.7 * rng.normal(size=tuple(variable.shape)))
+    w, k = weights_by_name(layer.field), float(layer.k.numpy())
+    f = -(np.maximum(history[0] @ w["kernel1"] + w["bias1"], 0.0) @ w["kernel1"].T + w["bias2"])
+    expected = (1 - k) * history[0] + k * history[1] + 0.4 * f
+    np.testing.assert_allclose(np.asarray(layer(history)), expected, atol=1e-12, rtol=0)
+    model = build_model(4, 2, "lm", depth=3, h=0.4, seed=0, field="shrinkage")
+    starter = model.get_layer("block_0")
+    assert type(starter) is StepResidual and starter.field_name == "shrinkage"
+
+
+# ------------------------------------------------------------------ the zero-stability clip
+
+
+def test_the_zero_stable_clip_keeps_each_family_in_its_region():
+    """Values worked out by hand (margin 1e-3): LM's k into [−0.999, 1]; ZeroS's λ out of
+    the gap (−1.001, 1/3 + 0.001) to its nearer end, values outside the gap unchanged."""
+    values = np.array([-5.0, -1.0, -0.5, 0.0, 0.2, 1 / 3, 0.9, 1.5])
+    lm = np.asarray(ZeroStableClip("lm")(values))
+    np.testing.assert_allclose(lm, [-0.999, -0.999, -0.5, 0.0, 0.2, 1 / 3, 0.9, 1.0], atol=1e-12, rtol=0)
+    zeros = np.asarray(ZeroStableClip("zeros")(values))
+    high = 1 / 3 + 1e-3
+    np.testing.assert_allclose(zeros, [-5.0, -1.001, -1.001, high, high, high, 0.9, 1.5], atol=1e-12, rtol=0)
+    wide = np.asarray(ZeroStableClip("lm", margin=0.5)(values))
+    np.testing.assert_allclose(wide[:3], [-0.5, -0.5, -0.5], atol=1e-12, rtol=0)
+
+
+def test_the_clip_is_one_serialisable_constraint_on_k_and_lambda():
+    clip = ZeroStableClip("zeros", margin=0.01)
+    assert clip.get_config() == {"family": "zeros", "margin": 0.01}
+    again = keras.constraints.deserialize(keras.constraints.serialize(clip))
+    assert type(again) is ZeroStableClip and again.get_config() == clip.get_config()
+    with pytest.raises(ValueError, match=r"^unknown zero-stability family 'adams'; allowed: lm, zeros$"):
+        ZeroStableClip("adams")
+    lm = LinearMultistep(h=0.1, seed=0, constrain=True)
+    lm([tf.zeros((2, 3))] * 2)
+    zeros = ZeroS(h=0.1, seed=0, trainable_lam=True)
+    zeros([tf.zeros((2, 3))] * 3)
+    assert (lm.k.constraint.family, zeros.lam_variable.constraint.family) == ("lm", "zeros")
+    free = LinearMultistep(h=0.1, seed=0)
+    free([tf.zeros((2, 3))] * 2)
+    assert free.k.constraint is None

@@ -1,5 +1,6 @@
-"""Tests for resnet_stability.stability (root condition, consistency, regions, Prop. 1) and
-for the order of accuracy of the integrators in resnet_stability.layers.integrators.
+"""Tests for resnet_stability.stability (root condition, consistency, regions, Prop. 1,
+projections) and for the convergence order of its LM and ZeroS coefficients, run with
+the multistep integrator (the integrators themselves: ``test_integrators.py``).
 
 Reference values are worked out by hand in the comments (factorisations of ρ), not taken
 from the module under test. Everything is numpy on scalars; the projection helpers use
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from resnet_stability import stability as st
-from resnet_stability.layers.integrators import forward_euler, multistep, runge_kutta4
+from resnet_stability.layers.integrators import multistep
 
 A = -1.3  # y' = A y, exact solution exp(A t)
 
@@ -253,29 +254,11 @@ def test_clip_zeros_lam():
         st.clip_zeros_lam(0.0, margin=-1.0)
 
 
-# ----------------------------------------------------------------------------- integrators
+# ----------------------------------------------------------------------------- convergence of the schemes
 
 
 def field(y):
     return A * y
-
-
-def integrate_one_step(step, n_steps, t_end=1.0):
-    h = t_end / n_steps
-    y = 1.0
-    for _ in range(n_steps):
-        y = step(field, y, h)
-    return abs(y - math.exp(A * t_end))
-
-
-def test_forward_euler_is_first_order():
-    ratio = integrate_one_step(forward_euler, 64) / integrate_one_step(forward_euler, 128)
-    assert ratio == pytest.approx(2.0, abs=0.1)
-
-
-def test_runge_kutta4_is_fourth_order():
-    ratio = integrate_one_step(runge_kutta4, 64) / integrate_one_step(runge_kutta4, 128)
-    assert ratio == pytest.approx(16.0, abs=1.0)
 
 
 def integrate_multistep(alphas, beta, n_steps, t_end=1.0, exact=lambda t: math.exp(A * t), rate=A):
@@ -287,27 +270,6 @@ def integrate_multistep(alphas, beta, n_steps, t_end=1.0, exact=lambda t: math.e
         y_next = multistep(lambda y: rate * y, history, h, alphas, beta)
         history = (y_next,) + history[:-1]
     return abs(history[0] - exact(t_end))
-
-
-def test_multistep_lm_k0_is_forward_euler():
-    rng = np.random.default_rng(1)
-    y, y_prev = rng.normal(size=(2, 5, 3))
-    alphas, beta = st.lm_coefficients(0.0)
-    out = multistep(field, (y, y_prev), 0.3, alphas, beta)
-    np.testing.assert_array_equal(out, forward_euler(field, y, 0.3))
-
-
-def test_multistep_matches_formula():
-    y0, y1, y2 = np.array([1.0, 2.0]), np.array([0.5, -1.0]), np.array([3.0, 0.0])
-    alphas, beta = st.zeros_coefficients(2.0)
-    out = multistep(field, (y0, y1, y2), 0.1, alphas, beta)
-    expected = alphas[0] * y0 + alphas[1] * y1 + alphas[2] * y2 + 0.1 * beta * A * y0
-    np.testing.assert_allclose(out, expected, rtol=1e-15)
-
-
-def test_multistep_length_mismatch():
-    with pytest.raises(ValueError, match="history"):
-        multistep(field, (1.0, 2.0), 0.1, (1.0,), 1.0)
 
 
 @pytest.mark.parametrize("lam", [1.0, -1.8, 3.0])

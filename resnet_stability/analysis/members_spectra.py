@@ -18,9 +18,10 @@ weights overflowed) has no eigenvalues; its factor counts as +inf there (no fini
 bound on the amplification), so F, euler_max are +inf and the block is not stable.
 
 Scope: members models from :func:`resnet_stability.models.build_model` whose blocks are
-one-step forward-Euler blocks (``residual``, ``batchnorm``, ``shrinkage``); any other
-block (RK4, the multistep blocks) raises ValueError, because |1 + hλ| <= 1 is not its
-stability region (see :func:`is_euler_block`).
+one-step forward-Euler blocks (``residual``, ``batchnorm``, ``shrinkage``, or any field
+with ``integrator="euler"``); any other block (an RK4 integrator, the multistep blocks)
+raises ValueError, because |1 + hλ| <= 1 is not its stability region (see
+:func:`is_euler_block`).
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ import numpy as np
 STABLE_TOL = 1e-6
 
 
-def is_euler_block(block_class) -> bool:
-    """True for one-step forward-Euler blocks (y + h f(y)), whose stability region is the
-    disc |1 + hλ| <= 1 of Prop. 1; False for RK4 and the multistep blocks."""
-    from resnet_stability.layers.integrators import forward_euler
-    from resnet_stability.layers.multistep import MultistepBlock
+def is_euler_block(block) -> bool:
+    """True for forward-Euler blocks (y + h f(y), whatever the field f), whose stability
+    region is the disc |1 + hλ| <= 1 of Prop. 1; False for RK4 and the multistep blocks.
 
-    return block_class.integrator is forward_euler and not issubclass(block_class, MultistepBlock)
+    ``block``: a block (its ``integrator_name``), or a block class (its
+    ``default_integrator``: what the sweep's block names build)."""
+    from resnet_stability.layers.integrators import is_forward_euler
+
+    return is_forward_euler(block.default_integrator if isinstance(block, type) else block.integrator_name)
 
 
 def _blocks(model) -> list:
@@ -46,10 +49,11 @@ def _blocks(model) -> list:
     for block in blocks:
         if block.members is None:
             raise ValueError(f"block {block.name!r} has no members axis; use analysis.spectra for a standalone model")
-        if not is_euler_block(type(block)):
+        if not is_euler_block(block):
             raise ValueError(
-                f"block {block.name!r} ({type(block).__name__}) is not a forward-Euler block; "
-                "the Prop. 1 statistic |1 + hλ| applies to residual, batchnorm and shrinkage blocks only"
+                f"block {block.name!r} ({type(block).__name__}, integrator {block.integrator_name!r}) is not a "
+                "forward-Euler block; the Prop. 1 statistic |1 + hλ| applies to forward-Euler blocks only "
+                "(residual, batchnorm, shrinkage, or any one-step block with integrator='euler')"
             )
     return blocks
 

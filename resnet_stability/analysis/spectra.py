@@ -15,9 +15,10 @@ Scope:
 - Jacobians come from ``tf.GradientTape`` (see :func:`field_jacobian`), so the
   TensorFlow backend is required.
 - The Prop. 1 statistic is the forward-Euler criterion. For blocks with another
-  integrator (RK4, multistep blocks, whose field is evaluated at the current state y_n)
-  the spectrum of hJ is still reported, but the disc |1 + z| <= 1 is not their
-  stability region (and a multistep block's β is not folded into h).
+  integrator (``integrator="rk4"``, the multistep blocks, whose field is evaluated at
+  the current state y_n) the spectrum of hJ is still reported, but the disc
+  |1 + z| <= 1 is not their stability region (and a multistep block's β is not folded
+  into h).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Circle
 from matplotlib.ticker import MaxNLocator
+
+from resnet_stability.layers.multistep import run_blocks
 
 SPECTRA_COLUMNS = ["block", "point", "eig_real", "eig_imag", "h", "h_eig_real", "h_eig_imag", "euler_factor"]
 
@@ -91,31 +94,16 @@ def layer_states(model, x) -> list[np.ndarray]:
     stem), and the last entry is the state leaving the last block, i.e. what the head
     sees. Computed by calling the stem and the blocks in sequence in inference mode
     (``training=False``: batch norm uses its moving statistics); a multistep block (one
-    with ``steps`` = d > 1) gets the history ``[y_i, y_{i−1}, …]`` as ``build_model``
-    wires it. Models without a members axis only (ValueError otherwise).
+    with ``history_length`` = d > 1) gets the history ``[y_i, y_{i−1}, …]``, wired by
+    the helper ``build_model`` uses (:func:`~resnet_stability.layers.multistep.run_blocks`).
+    Models without a members axis only (ValueError otherwise).
     """
     blocks = block_layers(model)
     state = _as_input(model, x)
     stem = _optional_layer(model, "stem")
     if stem is not None:
         state = stem(state, training=False)
-    states = [np.asarray(keras.ops.convert_to_numpy(state))]
-    keep = max([int(getattr(block, "steps", 1)) for block in blocks] + [1])
-    history = [state]  # [y_n, y_{n-1}, ...], as build_model wires multistep blocks
-    for block in blocks:
-        steps = int(getattr(block, "steps", 1))
-        if steps > 1:
-            if len(history) < steps:
-                raise ValueError(
-                    f"block {block.name!r} needs a history of {steps} states but only {len(history)} "
-                    "precede it; build multistep models with build_model (it adds starter blocks)"
-                )
-            state = block(history[:steps], training=False)
-        else:
-            state = block(state, training=False)
-        history = ([state] + history)[:keep]
-        states.append(np.asarray(keras.ops.convert_to_numpy(state)))
-    return states
+    return [np.asarray(keras.ops.convert_to_numpy(y)) for y in run_blocks(blocks, state, training=False)]
 
 
 def field_jacobian(block, y) -> np.ndarray:

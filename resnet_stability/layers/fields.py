@@ -3,7 +3,15 @@
 A block is an integrator applied to a vector field (see ``integrators.py``): the field
 owns the weights and computes f(y); the integrator decides how many times f is
 evaluated and how the results are combined. Adding a field never touches an
-integrator, and vice versa.
+integrator, and vice versa. Fields are registered by name in :data:`FIELDS`
+(``two_layer``, ``shrinkage``, ``batchnorm``); a block takes any of them (``field=``).
+
+A new field subclasses :class:`VectorField`, creates its weights in ``build`` with
+``self._weight(tag, shape, initializer)`` (per-member initial values; ``tag`` is the
+variable's name and its seed tag), computes f(y) in ``call`` with ``keras.ops`` and the
+members helpers (``self._matmul``, ``self._rows``), and joins with one decorator line,
+``@register_field("name")`` (an example is in the README, *Fields and integrators by
+name*). Every block then takes it: ``build_model(..., field="name")``.
 
 Math is written for a column vector y ∈ R^w. Keras stores kernels as (n_in, n_out) and
 multiplies row vectors from the right, so the matrix K of the math is stored as Kᵀ;
@@ -22,8 +30,7 @@ from resnet_stability.layers.members import (
     members_matmul_transposed,
     validate_members,
 )
-
-PACKAGE = "resnet_stability"
+from resnet_stability.layers.registry import register_field
 #: Named in error messages; any name ``keras.activations.get`` knows is accepted.
 COMMON_ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "silu", "softplus", "leaky_relu", "linear")
 
@@ -95,7 +102,7 @@ class VectorField(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@register_field("two_layer")
 class TwoLayerField(VectorField):
     """f(y) = K2 σ(K1 y + b1) + b2, with K1, K2 ∈ R^{w×w} and b1, b2 ∈ R^w."""
 
@@ -111,7 +118,7 @@ class TwoLayerField(VectorField):
         return self._matmul(hidden, self.kernel2) + self._rows(self.bias2)
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@register_field("shrinkage")
 class ShrinkageField(VectorField):
     """f(y) = −(K1ᵀ σ(K1 y + b1) + b2): one matrix K1 used twice.
 
@@ -155,7 +162,7 @@ def batch_normalize(z, gamma, beta, members: int | None, epsilon: float):
     return (out if members is None else ops.swapaxes(out, 0, 1)), mean, variance
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@register_field("batchnorm")
 class BatchNormField(VectorField):
     """f(y) = BN2(K2 σ(BN1(K1 y))), no biases (BN's β plays their part).
 
@@ -173,17 +180,18 @@ class BatchNormField(VectorField):
         width = int(input_shape[-1])
         self.kernel1 = self._weight("kernel1", (width, width), self.kernel_initializer)
         self.kernel2 = self._weight("kernel2", (width, width), self.kernel_initializer)
-        for index in (1, 2):
-            setattr(self, f"gamma{index}", self._weight(f"gamma{index}", (width,), "ones"))
-            setattr(self, f"beta{index}", self._weight(f"beta{index}", (width,), "zeros"))
-            for stat, init in (("moving_mean", "zeros"), ("moving_variance", "ones")):
-                name = f"{stat}{index}"
-                setattr(self, name, self._weight(name, (width,), init, trainable=False))
+        # BN1 (after K1), then BN2 (after K2): γ, β trainable, the moving statistics not
+        self.gamma1 = self._weight("gamma1", (width,), "ones")
+        self.beta1 = self._weight("beta1", (width,), "zeros")
+        self.moving_mean1 = self._weight("moving_mean1", (width,), "zeros", trainable=False)
+        self.moving_variance1 = self._weight("moving_variance1", (width,), "ones", trainable=False)
+        self.gamma2 = self._weight("gamma2", (width,), "ones")
+        self.beta2 = self._weight("beta2", (width,), "zeros")
+        self.moving_mean2 = self._weight("moving_mean2", (width,), "zeros", trainable=False)
+        self.moving_variance2 = self._weight("moving_variance2", (width,), "ones", trainable=False)
 
-    def _normalize(self, z, index, training):
-        moving_mean = getattr(self, f"moving_mean{index}")
-        moving_variance = getattr(self, f"moving_variance{index}")
-        gamma, beta = getattr(self, f"gamma{index}"), getattr(self, f"beta{index}")
+    def _normalize(self, z, gamma, beta, moving_mean, moving_variance, training):
+        """BN(z) with γ, β and the moving statistics of one of the two normalisations."""
         if training:
             out, mean, variance = batch_normalize(z, gamma, beta, self.members, self.epsilon)
             moving_mean.assign(self.momentum * moving_mean + (1 - self.momentum) * mean)
@@ -193,5 +201,8 @@ class BatchNormField(VectorField):
         return z * self._rows(scale) + self._rows(beta - moving_mean * scale)
 
     def call(self, y, training=None):
-        hidden = self.activation_fn(self._normalize(self._matmul(y, self.kernel1), 1, training))
-        return self._normalize(self._matmul(hidden, self.kernel2), 2, training)
+        z1 = self._normalize(
+            self._matmul(y, self.kernel1), self.gamma1, self.beta1, self.moving_mean1, self.moving_variance1, training
+        )
+        z2 = self._matmul(self.activation_fn(z1), self.kernel2)
+        return self._normalize(z2, self.gamma2, self.beta2, self.moving_mean2, self.moving_variance2, training)

@@ -1,10 +1,11 @@
-"""Multistep blocks: y_{n+1} = Σ_{i<d} α_i y_{n−i} + h β f(y_n), f the residual field.
+"""Multistep blocks: y_{n+1} = Σ_{i<d} α_i y_{n−i} + h β f(y_n), f a vector field.
 
-A multistep block takes the history ``[y_n, y_{n−1}, …, y_{n−d+1}]`` (a list of d
-tensors) and returns y_{n+1}. ``build_model`` keeps that history and starts the
-network with d − 1 forward-Euler starter blocks (as ZeroSNet does), so user code never
-handles it. Called on a single tensor y, a block treats the history as constant
-(y_{n−i} = y), which for a consistent scheme (Σ α_i = 1) is y + h β f(y).
+A multistep block takes the history ``[y_n, y_{n−1}, …, y_{n−d+1}]`` (a list of d =
+``history_length`` tensors) and returns y_{n+1}. ``build_model`` keeps that history
+(:func:`run_blocks`, which the spectra analysis shares) and starts the network with
+d − 1 forward-Euler starter blocks (as ZeroSNet does), so user code never handles it.
+Called on a single tensor y, a block treats the history as constant (y_{n−i} = y),
+which for a consistent scheme (Σ α_i = 1) is y + h β f(y).
 
 | name       | class             | coefficients                                             |
 |------------|-------------------|----------------------------------------------------------|
@@ -12,51 +13,49 @@ handles it. Called on a single tensor y, a block treats the history as constant
 | zeros      | ZeroS             | ZeroSNet Eq. 10: α(λ), β(λ), third order; λ optional trainable |
 | multistep  | Multistep         | any fixed (α, β)                                           |
 
-The field is :class:`TwoLayerField` (f(y) = K2 σ(K1 y + b1) + b2), the integrator
-:func:`resnet_stability.layers.integrators.multistep`.
+The field is :class:`TwoLayerField` (f(y) = K2 σ(K1 y + b1) + b2) unless ``field=``
+names another; the integrator is :func:`resnet_stability.layers.integrators.multistep`.
+LM's k and ZeroS's λ are per-member scalars (``StepBlock.add_member_scalar``) kept
+zero-stable by one constraint, :class:`ZeroStableClip` (``"lm"`` or ``"zeros"``).
 """
 
 from __future__ import annotations
 
 import keras
-import numpy as np
 
 from resnet_stability import stability
-from resnet_stability.layers.blocks import OneStepBlock
+from resnet_stability.layers.blocks import StepBlock
 from resnet_stability.layers.integrators import multistep
-from resnet_stability.layers.initialization import per_member_initializer
 from resnet_stability.layers.members import member_scalars
-from resnet_stability.layers.registry import register_block
+from resnet_stability.layers.registry import INTEGRATORS, PACKAGE, register_block
 
-PACKAGE = "resnet_stability"
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class ClipToZeroStableK(keras.constraints.Constraint):
-    """Keeps LM-ResNet's k in its zero-stable interval (−1, 1] (``stability.clip_lm_k``)."""
-
-    def __init__(self, margin=1e-3):
-        self.margin = margin
-
-    def __call__(self, k):
-        return stability.clip_lm_k(k, margin=self.margin)
-
-    def get_config(self):
-        return {"margin": self.margin}
+#: The multistep blocks' integrator name (their scheme, not one of ``INTEGRATORS``).
+MULTISTEP = "multistep"
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class ClipToZeroStableLambda(keras.constraints.Constraint):
-    """Keeps ZeroS's λ in (−∞, −1) ∪ (1/3, ∞) (``stability.clip_zeros_lam``)."""
+class ZeroStableClip(keras.constraints.Constraint):
+    """Keeps a trainable multistep coefficient in its zero-stable region after every update
+    (``stability.project_to_zero_stable``):
 
-    def __init__(self, margin=1e-3):
+    - ``family="lm"``: LM-ResNet's k into [−1 + margin, 1] (region (−1, 1]);
+    - ``family="zeros"``: ZeroS's λ to the nearest point of (−∞, −1 − margin] ∪
+      [1/3 + margin, ∞) (region (−∞, −1) ∪ (1/3, ∞)).
+    """
+
+    FAMILIES = ("lm", "zeros")
+
+    def __init__(self, family, margin=1e-3):
+        if family not in self.FAMILIES:
+            raise ValueError(f"unknown zero-stability family {family!r}; allowed: {', '.join(self.FAMILIES)}")
+        self.family = family
         self.margin = margin
 
-    def __call__(self, lam):
-        return stability.clip_zeros_lam(lam, margin=self.margin)
+    def __call__(self, value):
+        return stability.project_to_zero_stable(value, self.family, margin=self.margin)
 
     def get_config(self):
-        return {"margin": self.margin}
+        return {"family": self.family, "margin": self.margin}
 
 
 def _newest_shape(input_shape):
@@ -66,17 +65,48 @@ def _newest_shape(input_shape):
     return tuple(input_shape)
 
 
-class MultistepBlock(OneStepBlock):
-    """Base class: subclasses set ``steps`` (d) and implement ``coefficients()``.
+def run_blocks(blocks, y, **call_kwargs) -> list:
+    """Call ``blocks`` in order from the state ``y`` and return every state: y_0 = ``y``,
+    y_1, …, y_L (L = len(blocks)); block i gets y_i, or with ``history_length`` d > 1 the
+    history ``[y_i, y_{i−1}, …, y_{i−d+1}]`` (newest first). ``call_kwargs`` go to every
+    call (e.g. ``training=False``). ``build_model`` wires its network with it (on symbolic
+    tensors) and :func:`resnet_stability.analysis.spectra.layer_states` recomputes the
+    states with it. ValueError where fewer than d states precede a block (``build_model``
+    starts a multistep network with d − 1 one-step starter blocks for that).
+    """
+    states = [y]
+    for block in blocks:
+        steps = int(block.history_length)
+        if len(states) < steps:
+            raise ValueError(
+                f"block {block.name!r} needs a history of {steps} states but only {len(states)} "
+                "precede it; build multistep models with build_model (it adds starter blocks)"
+            )
+        history = states[::-1][:steps]  # [y_i, y_{i-1}, ...]
+        states.append(block(history[0] if steps == 1 else history, **call_kwargs))
+    return states
 
-    h stays fixed (``learn_h=True`` is refused): α, β are derived for equal fixed steps."""
 
-    steps = 2
+class MultistepBlock(StepBlock):
+    """Base class: subclasses set ``history_length`` (d) and implement ``coefficients()``.
+
+    h stays fixed (``learn_h=True`` is refused): α, β are derived for equal fixed steps.
+    The field is chosen by name (``field=``, default ``two_layer``); the integrator is
+    always the multistep scheme (``integrator`` is ``"multistep"`` or None)."""
+
+    history_length = 2
+    default_integrator = MULTISTEP
     learns_h = False
 
     @classmethod
-    def history_length(cls, **block_kwargs) -> int:
-        return cls.steps
+    def check_integrator(cls, integrator) -> str:
+        if integrator not in (None, MULTISTEP):
+            one_step = ", ".join(sorted(INTEGRATORS))
+            raise ValueError(
+                f"block {cls.label()} steps with the multistep scheme "
+                f"(integrator={MULTISTEP!r}); integrator={integrator!r} is for the one-step blocks ({one_step})"
+            )
+        return MULTISTEP
 
     def build(self, input_shape):
         super().build(_newest_shape(input_shape))
@@ -86,9 +116,9 @@ class MultistepBlock(OneStepBlock):
         raise NotImplementedError
 
     def call(self, inputs, training=None):
-        history = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs] * self.steps
-        if len(history) != self.steps:
-            raise ValueError(f"{self.name}: needs a history of {self.steps} states, got {len(history)}")
+        history = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs] * self.history_length
+        if len(history) != self.history_length:
+            raise ValueError(f"{self.name}: needs a history of {self.history_length} states, got {len(history)}")
         y = history[0]
         h = self.step_column(y.dtype)
         alphas, beta = self.coefficients()
@@ -106,15 +136,11 @@ class Multistep(MultistepBlock):
     Warns (``stability.ZeroStabilityWarning``) when the coefficients fail the root condition.
     """
 
-    @classmethod
-    def history_length(cls, alphas=(1.0,), **block_kwargs) -> int:
-        return len(alphas)
-
     def __init__(self, alphas=(1.0,), beta=1.0, **kwargs):
         super().__init__(**kwargs)
         self.alphas = [float(a) for a in alphas]
         self.beta = float(beta)
-        self.steps = len(self.alphas)
+        self.history_length = len(self.alphas)
         stability.warn_if_not_zero_stable(self.alphas, name="Multistep block", stacklevel=3)
 
     def coefficients(self):
@@ -132,7 +158,7 @@ class LinearMultistep(MultistepBlock):
     for k ∈ (−1, 1]; ``constrain=True`` clips k into that interval after every update.
     """
 
-    steps = 2
+    history_length = 2
 
     def __init__(self, constrain=False, **kwargs):
         super().__init__(**kwargs)
@@ -140,15 +166,8 @@ class LinearMultistep(MultistepBlock):
 
     def build(self, input_shape):
         super().build(input_shape)
-        shape = () if self.members is None else (self.members,)
-        self.k = self.add_weight(
-            name="k",
-            shape=shape,
-            initializer=per_member_initializer(
-                keras.initializers.RandomUniform(-0.1, 0.0), self.field.seeds, "k", self.members
-            ),
-            constraint=ClipToZeroStableK() if self.constrain else None,
-        )
+        clip = ZeroStableClip("lm") if self.constrain else None
+        self.k = self.add_member_scalar("k", keras.initializers.RandomUniform(-0.1, 0.0), constraint=clip)
 
     def coefficients(self):
         k = member_scalars(self.k, self.members)
@@ -164,10 +183,10 @@ class ZeroS(MultistepBlock):
 
     α = (3(1+λ)/(4λ), −1/λ, (1+λ)/(4λ)), β = (3λ−1)/(2λ). Zero-stable iff
     λ ∈ (−∞, −1) ∪ (1/3, ∞). ``trainable_lam=True`` learns λ per block (per member),
-    kept in the zero-stable region by ``ClipToZeroStableLambda``.
+    kept in the zero-stable region by ``ZeroStableClip("zeros")``.
     """
 
-    steps = 3
+    history_length = 3
 
     def __init__(self, lam=1.0, trainable_lam=False, **kwargs):
         super().__init__(**kwargs)
@@ -178,14 +197,8 @@ class ZeroS(MultistepBlock):
 
     def build(self, input_shape):
         super().build(input_shape)
-        if self.trainable_lam:
-            shape = () if self.members is None else (self.members,)
-            self.lam_variable = self.add_weight(
-                name="lam",
-                shape=shape,
-                initializer=keras.initializers.Constant(np.float64(self.lam)),  # a Python float would round through float32
-                constraint=ClipToZeroStableLambda(),
-            )
+        if self.trainable_lam:  # starts at λ, cast once from float64
+            self.lam_variable = self.add_member_scalar("lam", self.lam, constraint=ZeroStableClip("zeros"))
 
     def coefficients(self):
         if not self.trainable_lam:
