@@ -262,6 +262,10 @@ def _beyond(root: Path) -> list[str]:
         summary = beyond.level_summary(table)
         levels = [c for c in summary.columns if c.startswith("level_")]
         out += [_figure(folder / "accuracy_by_level.png", "test accuracy by level"), "",
+                "Each level trains for the preset's 50 epochs, so after level 3 a network has trained three "
+                "times as long as after level 1: the change from the first level to the last mixes the finer, "
+                "deeper network with the longer training (the fixed-h networks of `paper/wine` trained 50 epochs).",
+                "",
                 _md_table(["block", *[c.replace("_", " ") for c in levels], "networks", "last minus first [95% CI]"],
                           ([r["block"], *[f"{r[c]:.3f}" for c in levels], int(r["n"]),
                             _interval(r["change"], r["ci_low"], r["ci_high"])] for _, r in summary.iterrows())), ""]
