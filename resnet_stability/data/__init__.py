@@ -10,7 +10,7 @@ Modules: :mod:`.dataset` (the :class:`Dataset` container), :mod:`.files` (where 
 files are, SHA-256 checks), :mod:`.arff` (ARFF reader), :mod:`.preprocessing`
 (encoding, splitting, standardising), :mod:`.online` (ucimlrepo + cache), :mod:`.uci`
 (the five UCI loaders), :mod:`.synthetic` (2-D generators), :mod:`.registry`
-(name -> loader).
+(one :class:`DatasetRecord` per dataset: loader, sweep preset, time windows, ...).
 
 Time-stamped Bitcoin data (not shipped; bring a file): :mod:`.bitcoin` (transaction
 schema, :func:`load_bitcoin`), :mod:`.elliptic` (Kaggle Elliptic folder),
@@ -22,43 +22,72 @@ schema, :func:`load_bitcoin`), :mod:`.elliptic` (Kaggle Elliptic folder),
 >>> split = dataset_time_windows(ds)                        # 365-day train, 182-day windows
 """
 
-from .bitcoin import (
-    BITCOIN_SCHEMA,
-    ENTITY_LABELS,
-    BitcoinSchemaError,
-    is_synthetic,
-    load_bitcoin,
-    iter_bitcoin_frames,
-    read_bitcoin_frame,
-    validate_bitcoin_frame,
-)
-from .bitcoinheist import load_bitcoinheist
-from .dataset import Dataset
-from .elliptic import load_elliptic
-from .files import (
-    EXPECTED_SHA256,
-    ChecksumMismatchError,
-    DataFileError,
-    MissingDataFileError,
-    data_root,
-)
-from .preprocessing import fit_standardizer, split_indices, standardize, subsample_rows
-from .registry import DATASETS, list_datasets, load_dataset
-from .simulate import simulate_frame, simulate_transactions
-from .synthetic import SYNTHETIC_KINDS, make_synthetic
-from .timesplit import (
-    DEFAULT_WINDOWS,
-    TimeSplit,
-    Window,
-    dataset_time_windows,
-    time_windows,
-)
-from .uci import SOURCES, UCI_IDS, autism_result_findings
+import importlib
+
+#: Public name -> the submodule that defines it. The submodules are imported on first
+#: use (PEP 562), so that importing the registry of dataset records (e.g. for the sweep's
+#: ``--help``) does not import pandas, scikit-learn or the loaders.
+_EXPORTS = {
+    'BITCOIN_SCHEMA': 'bitcoin',
+    'ENTITY_LABELS': 'bitcoin',
+    'BitcoinSchemaError': 'bitcoin',
+    'is_synthetic': 'bitcoin',
+    'load_bitcoin': 'bitcoin',
+    'iter_bitcoin_frames': 'bitcoin',
+    'read_bitcoin_frame': 'bitcoin',
+    'validate_bitcoin_frame': 'bitcoin',
+    'load_bitcoinheist': 'bitcoinheist',
+    'Dataset': 'dataset',
+    'load_elliptic': 'elliptic',
+    'EXPECTED_SHA256': 'files',
+    'ChecksumMismatchError': 'files',
+    'DataFileError': 'files',
+    'MissingDataFileError': 'files',
+    'data_root': 'files',
+    'fit_standardizer': 'preprocessing',
+    'split_indices': 'preprocessing',
+    'standardize': 'preprocessing',
+    'subsample_rows': 'preprocessing',
+    'DATASETS': 'registry',
+    'RECORDS': 'registry',
+    'DatasetRecord': 'registry',
+    'dataset_record': 'registry',
+    'list_datasets': 'registry',
+    'load_dataset': 'registry',
+    'register': 'registry',
+    'simulate_frame': 'simulate',
+    'simulate_transactions': 'simulate',
+    'SYNTHETIC_KINDS': 'synthetic',
+    'make_synthetic': 'synthetic',
+    'DEFAULT_WINDOWS': 'timesplit',
+    'TimeSplit': 'timesplit',
+    'Window': 'timesplit',
+    'dataset_time_windows': 'timesplit',
+    'time_windows': 'timesplit',
+    'SOURCES': 'uci',
+    'UCI_IDS': 'uci',
+    'autism_result_findings': 'uci',
+}
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "BITCOIN_SCHEMA",
     "DATASETS",
     "DEFAULT_WINDOWS",
+    "RECORDS",
     "ENTITY_LABELS",
     "EXPECTED_SHA256",
     "SOURCES",
@@ -68,11 +97,13 @@ __all__ = [
     "ChecksumMismatchError",
     "DataFileError",
     "Dataset",
+    "DatasetRecord",
     "MissingDataFileError",
     "TimeSplit",
     "Window",
     "autism_result_findings",
     "data_root",
+    "dataset_record",
     "dataset_time_windows",
     "fit_standardizer",
     "is_synthetic",
@@ -84,6 +115,7 @@ __all__ = [
     "make_synthetic",
     "iter_bitcoin_frames",
     "read_bitcoin_frame",
+    "register",
     "simulate_frame",
     "simulate_transactions",
     "split_indices",

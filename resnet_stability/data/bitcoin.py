@@ -57,8 +57,8 @@ the file's order (row i of the Dataset is data row i of the file).
 
 Synthetic files: when ``<path>.meta.json`` exists next to the file (written by
 :func:`~resnet_stability.data.simulate.simulate_transactions`) and says
-``"synthetic": true``, the Dataset's description starts with ``"SYNTHETIC"``; test with
-:func:`is_synthetic`.
+``"synthetic": true``, the Dataset's ``synthetic`` flag is True (and its description
+starts with ``"SYNTHETIC"``); test with :func:`is_synthetic`.
 """
 
 from __future__ import annotations
@@ -494,9 +494,9 @@ def bitcoin_features(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def is_synthetic(dataset: Dataset) -> bool:
-    """True when ``dataset`` was loaded from a file marked synthetic by its sidecar
-    (its description starts with ``"SYNTHETIC"``)."""
-    return str(getattr(dataset, "description", "")).startswith("SYNTHETIC")
+    """True when ``dataset`` holds simulated stand-ins for real data, e.g. a file marked
+    synthetic by its sidecar (its :attr:`~resnet_stability.data.Dataset.synthetic` flag)."""
+    return bool(getattr(dataset, "synthetic", False))
 
 
 _DESCRIPTION = (
@@ -526,7 +526,8 @@ def load_bitcoin(path: os.PathLike | str, chunk_rows: int = CHUNK_ROWS) -> Datas
     ``class_names = ENTITY_LABELS``; ``time``: days since 2012-01-01 UTC
     (``time_unit = "days since 2012-01-01"``); ``test_mask`` None (split in time with
     :func:`~resnet_stability.data.timesplit.time_windows`). If ``<path>.meta.json``
-    marks the file synthetic, the description starts with ``"SYNTHETIC"``.
+    marks the file synthetic, the Dataset's ``synthetic`` flag is True (and its
+    description says so first).
 
     Raises:
         FileNotFoundError, ValueError, BitcoinSchemaError: see
@@ -546,7 +547,8 @@ def load_bitcoin(path: os.PathLike | str, chunk_rows: int = CHUNK_ROWS) -> Datas
         source=path.name, n=len(y), start=first.strftime("%Y-%m-%d"), end=last.strftime("%Y-%m-%d")
     )
     meta = read_sidecar(path)
-    if meta is not None and meta.get("synthetic") is True:
+    synthetic = meta is not None and meta.get("synthetic") is True
+    if synthetic:
         details = ", ".join(
             f"{k}={meta[k]}" for k in ("generator", "seed", "drift", "n_rows") if k in meta
         )
@@ -564,6 +566,7 @@ def load_bitcoin(path: os.PathLike | str, chunk_rows: int = CHUNK_ROWS) -> Datas
         description=description,
         time=time,
         time_unit=TIME_UNIT,
+        synthetic=synthetic,
     )
 
 

@@ -31,6 +31,11 @@ class Dataset:
             datasets without one (the UCI sets). Not a column of ``X``.
         time_unit: what ``time`` counts, e.g. ``"days since 2012-01-01"`` or
             ``"time step"``; empty when ``time`` is None.
+        synthetic: True when the rows are simulated stand-ins for real data (a
+            transaction file its sidecar marks synthetic,
+            :func:`~resnet_stability.data.simulate_transactions`): every figure and
+            table made from it says so. False for real data and for the generated 2-D
+            toy sets, which stand in for nothing.
 
     Equality is identity (``eq=False``): comparing arrays field by field is ambiguous.
     """
@@ -45,6 +50,7 @@ class Dataset:
     description: str = ""
     time: np.ndarray | None = None
     time_unit: str = ""
+    synthetic: bool = False
 
     def __post_init__(self) -> None:
         X = np.asarray(self.X, dtype=np.float64)
@@ -105,6 +111,8 @@ class Dataset:
         object.__setattr__(self, "test_mask", test_mask)
         object.__setattr__(self, "time", time)
         object.__setattr__(self, "time_unit", str(self.time_unit))
+        if not isinstance(self.synthetic, bool):
+            raise ValueError(f"Dataset {self.name!r}: synthetic must be True or False, got {self.synthetic!r}")
 
     @property
     def n_classes(self) -> int:

@@ -4,7 +4,7 @@ The paper's transaction data is not public. :func:`simulate_transactions` writes
 stand-in file in the schema of :mod:`resnet_stability.data.bitcoin` (load it with
 :func:`~resnet_stability.data.bitcoin.load_bitcoin`) together with a sidecar
 ``<path>.meta.json`` that marks it synthetic, so nothing downstream can mistake it for
-real data (the loaded Dataset's description starts with ``"SYNTHETIC"``).
+real data (the loaded Dataset's ``synthetic`` flag is True).
 
 It is a toy generator, not a model of the Bitcoin economy. Each row:
 

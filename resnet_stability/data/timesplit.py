@@ -23,25 +23,38 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from numbers import Real
 
 import numpy as np
 
-#: Default ``(train_span, test_span)`` per dataset, in that dataset's time unit.
-DEFAULT_WINDOWS: dict[str, tuple[float, float]] = {
-    # Days since 2012-01-01: train on the first year of data, then test on half-year
-    # windows, so 2012-01..2018-05 gives about 11 windows reaching ~5.5 years past the
-    # training data (the paper's data spans 1/2012-5/2018; its exact windows are not
-    # given, this is our choice).
-    "bitcoin": (365.0, 182.0),
-    # Time steps (about two weeks each): the common Elliptic protocol (Weber et al.
-    # 2019) trains on steps 1-34 and tests on 35-49; 5-step windows give 3 test
-    # windows (35-39, 40-44, 45-49), start = first step = 1.
-    "elliptic": (34.0, 5.0),
-    # Days since 2009-01-01: same one-year / half-year choice as "bitcoin"; the data
-    # starts in 2011, so with start=None training covers its first 365 days.
-    "bitcoinheist": (365.0, 182.0),
-}
+class _DefaultWindows(Mapping):
+    """Dataset name -> default ``(train_span, test_span)``, in that dataset's time unit:
+    a live read-only view of the ``windows`` of the dataset records
+    (:class:`~resnet_stability.data.registry.DatasetRecord`, where each choice is explained)."""
+
+    @staticmethod
+    def _table() -> dict[str, tuple[float, float]]:
+        from .registry import RECORDS
+
+        return {name: record.windows for name, record in RECORDS.items() if record.windows is not None}
+
+    def __getitem__(self, name):
+        return self._table()[name]
+
+    def __iter__(self):
+        return iter(self._table())
+
+    def __len__(self):
+        return len(self._table())
+
+    def __repr__(self):
+        return f"DEFAULT_WINDOWS({self._table()!r})"
+
+
+#: Default ``(train_span, test_span)`` per dataset, in that dataset's time unit (from
+#: each dataset's record, :attr:`~resnet_stability.data.registry.DatasetRecord.windows`).
+DEFAULT_WINDOWS: Mapping[str, tuple[float, float]] = _DefaultWindows()
 
 
 def _fmt(x: float) -> str:

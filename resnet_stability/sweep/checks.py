@@ -11,10 +11,8 @@ import math
 import os
 from pathlib import Path
 
-#: What to use instead when ``--source uci`` cannot reach the UCI repository.
-OFFLINE_INSTEAD = {
-    "bitcoinheist": "--data PATH to a downloaded BitcoinHeistData.csv",
-}
+#: What to use instead when ``--source uci`` cannot reach the UCI repository: for a
+#: dataset that is not shipped, its file (``--data``, from its record); else this.
 DEFAULT_OFFLINE_INSTEAD = "--source local (the shipped copy, no network)"
 
 
@@ -93,7 +91,10 @@ def fetch_errors() -> tuple[type[BaseException], ...]:
 def offline_error(name: str, error: BaseException) -> ConnectionError:
     """The one-line error for ``--source uci`` failing to fetch ``name``."""
     detail = " ".join(str(error).split()) or type(error).__name__
-    instead = OFFLINE_INSTEAD.get(name, DEFAULT_OFFLINE_INSTEAD)
+    from resnet_stability.data.registry import RECORDS
+
+    record = RECORDS.get(name)
+    instead = f"--data PATH to a downloaded {record.data}" if record is not None and record.needs_data else DEFAULT_OFFLINE_INSTEAD
     return ConnectionError(
         f"--source uci: could not fetch {name} from the UCI repository ({detail}); check the network "
         f"connection, or use {instead}"

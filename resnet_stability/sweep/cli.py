@@ -26,25 +26,27 @@ from pathlib import Path
 
 from resnet_stability.sweep.devices import DEVICE_CHOICES
 from resnet_stability.sweep.executors import EXECUTORS
-from resnet_stability.sweep.experiment import FIXED_SPLIT_DATASETS, NOISE_KINDS, OPTIMIZERS, PRESETS
+from resnet_stability.data.registry import RECORDS, dataset_names
+from resnet_stability.sweep.experiment import NOISE_KINDS, OPTIMIZERS
 
 ALL = "all"
 EXIT_USAGE = 2
-#: Datasets that are not shipped: the user brings the data (--data), or fetches it.
-NEEDS_USER_DATA = {
-    "elliptic": "--data PATH to the Kaggle elliptic_bitcoin_dataset folder "
-    "(elliptic_txs_features.csv and elliptic_txs_classes.csv)",
-    "bitcoinheist": "--data PATH to BitcoinHeistData.csv, or --source uci to fetch UCI dataset 526",
-}
-#: ``--dataset all``: every preset that runs on shipped (or simulated) data.
-ALL_DATASETS = tuple(name for name in PRESETS if name not in NEEDS_USER_DATA)
-#: Datasets read from the user's file or folder (``--data``; the time-split datasets,
-#: a test keeps them equal), and what they expect there.
-DATA_FILES = {
-    "bitcoin": "a CSV or Parquet file of transactions (timestamp, n_inputs, n_outputs, volume_btc, entity)",
-    "elliptic": "the Kaggle elliptic_bitcoin_dataset folder (elliptic_txs_features.csv, elliptic_txs_classes.csv)",
-    "bitcoinheist": "BitcoinHeistData.csv (UCI dataset 526)",
-}
+
+
+def __getattr__(name):
+    """Tables derived from the dataset records (read live, see :mod:`resnet_stability.data.registry`):
+    ``NEEDS_USER_DATA`` (not shipped: the user brings the data with --data, or fetches it ->
+    what to give), ``ALL_DATASETS`` (``--dataset all``: every dataset that runs on shipped or
+    simulated data) and ``DATA_FILES`` (datasets read from the user's file or folder -> what
+    they expect there)."""
+    if name == "NEEDS_USER_DATA":
+        return {n: r.needs() for n, r in RECORDS.items() if r.needs_data}
+    if name == "ALL_DATASETS":
+        return dataset_names(needs_data=False)
+    if name == "DATA_FILES":
+        return {n: r.data for n, r in RECORDS.items() if r.data is not None}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 #: The registered block names (``resnet_stability.layers.BLOCKS``; a test keeps them
 #: equal), so that ``--help`` and argument errors answer without importing TensorFlow.
 BLOCK_NAMES = ("batchnorm", "lm", "multistep", "residual", "rk4", "shrinkage", "zeros")
@@ -119,7 +121,7 @@ def _bounded(kind, name, low, high=None):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (imports neither TensorFlow nor Keras, so --help is quick)."""
-    datasets = list(PRESETS) + [ALL]
+    datasets = list(RECORDS) + [ALL]
     parser = CleanParser(
         prog="python -m resnet_stability.sweep",
         description="Accuracy-vs-h sweeps of step-size residual networks on the paper's datasets: every "
@@ -128,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("--dataset", required=True, type=_name_list(datasets, "dataset"),
-        help=f"one or more of {', '.join(datasets)} (all = {', '.join(ALL_DATASETS)})")
+        help=f"one or more of {', '.join(datasets)} (all = {', '.join(dataset_names(needs_data=False))})")
     add("--blocks", type=_name_list(BLOCK_NAMES, "block"), help="comma list; default residual,batchnorm,shrinkage")
     add("--h", dest="h_values", type=parse_h_grid, help="h grid: 0.1,0.5,1 or start:stop:step; default 0.1:1.0:0.1")
     add("--trials", type=_bounded(int, "--trials", 1), help="trials per h (default 10)")
@@ -139,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--lr", type=_bounded(float, "--lr", 0.0, float("inf")), help="learning rate (default 1e-3)")
     add("--optimizer", choices=OPTIMIZERS, help="Keras optimiser (default adam)")
     add("--test-size", type=_bounded(float, "--test-size", 0.0, 1.0),
-        help=f"test fraction (default 0.2); not for {', '.join(FIXED_SPLIT_DATASETS)} (fixed splits)")
+        help=f"test fraction (default 0.2); not for {', '.join(dataset_names(fixed_split=True))} (fixed splits)")
     add("--seed", type=_bounded(int, "--seed", 0), help="experiment seed (default 0)")
     add("--out", type=Path, help="output folder (default results/<dataset>, with --quick results/<dataset>-quick)")
     add("--quick", action="store_true", help="tiny configuration that finishes in seconds (smoke test)")
@@ -195,7 +197,7 @@ SIMULATED_ROWS = {False: 20_000, True: 2_000}  # rows of the simulated Bitcoin f
 def resolve_specs(args) -> list:
     from resnet_stability.sweep.experiment import resolve_spec
 
-    names = list(ALL_DATASETS) if ALL in args.dataset else list(dict.fromkeys(args.dataset))  # "wine,wine" is one
+    names = list(dataset_names(needs_data=False)) if ALL in args.dataset else list(dict.fromkeys(args.dataset))  # "wine,wine" is one
     overrides = {name: getattr(args, name) for name in OVERRIDES}
     if args.chunk_rows is not None and not args.stream:
         raise ValueError("--chunk-rows only applies with --stream")
@@ -203,22 +205,23 @@ def resolve_specs(args) -> list:
         raise ValueError("--h-max only applies with --learn-h")
     if args.stability_penalty and not args.learn_h:
         raise ValueError("--stability-penalty only applies with --learn-h (its gradient reaches the learned h only)")
-    for name in names:
-        needs_file = name in NEEDS_USER_DATA and not (name == "bitcoinheist" and args.source == "uci")
+    records = [RECORDS[name] for name in names]
+    for record in records:
+        needs_file = record.needs_data and not (record.online and args.source == "uci")
         if needs_file and args.data_path is None:
-            raise ValueError(f"--dataset {name} needs {NEEDS_USER_DATA[name]}")
+            raise ValueError(f"--dataset {record.name} needs {record.needs()}")
     if overrides["data_path"] is not None:
-        without_files = [name for name in names if name not in DATA_FILES]
+        without_files = [record.name for record in records if record.data is None]
         if without_files:
             raise ValueError(
-                f"--data is only read by {', '.join(DATA_FILES)}; --dataset {', '.join(without_files)} "
-                "does not read a file: drop --data"
+                f"--data is only read by {', '.join(n for n, r in RECORDS.items() if r.data is not None)}; "
+                f"--dataset {', '.join(without_files)} does not read a file: drop --data"
             )
         from resnet_stability.sweep.checks import check_data_path
 
-        check_data_path(args.data_path, " or ".join(sorted({DATA_FILES[name] for name in names})))
+        check_data_path(args.data_path, " or ".join(sorted({record.data for record in records})))
         overrides["data_path"] = str(Path(overrides["data_path"]).resolve())
-    fixed = [name for name in names if name in FIXED_SPLIT_DATASETS]
+    fixed = [record.name for record in records if record.fixed_split]
     if args.test_size is not None and fixed:
         print(f"warning: --test-size {args.test_size:g} is ignored for {', '.join(fixed)} (fixed train/test "
               "split) and not recorded", file=sys.stderr)
@@ -245,7 +248,7 @@ def load_checked(spec, source: str):
         dataset = load_spec_dataset(spec, source)
     except pd.errors.EmptyDataError as error:
         raise ValueError(f"--data {spec.data_path}: a file it names is empty ({error}); give "
-                         f"{DATA_FILES.get(spec.dataset, 'a non-empty file')}") from None
+                         f"{RECORDS[spec.dataset].data or 'a non-empty file'}") from None
     except checks.fetch_errors() as error:
         if source != "uci":
             raise

@@ -17,52 +17,71 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 
 from resnet_stability.seeding import derive_seed
 from resnet_stability.sweep.noise import NOISES
 
 PAPER_H = tuple(round(0.1 * k, 10) for k in range(1, 11))
-#: The UCI datasets, whose inputs are encoded the paper's way or our cleaner way
-#: (``inputs``; see :mod:`resnet_stability.data.uci`).
-UCI_DATASETS = ("wine", "abalone", "absenteeism", "autism", "adult")
 INPUTS = ("paper", "clean")
 PAPER_BLOCKS = ("residual", "batchnorm", "shrinkage")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw", "nadam", "adagrad")
 
-#: The paper's presets (Zhang & Wynter, experiments section). What the paper leaves
-#: open is our choice, the same for every dataset: Adam with learning rate 1e-3, a
-#: stratified 80/20 split (Adult uses its official train/test files), ReLU. The width
-#: is the paper's, which is each UCI dataset's number of raw attributes: with the
-#: paper's inputs (``inputs="paper"``, the default) the blocks see those attributes
-#: directly (no stem); with ``inputs="clean"`` a linear stem maps the encoded features
-#: to that width.
-PRESETS: dict[str, dict] = {
-    "wine": dict(epochs=50, depth=20, width=13, batch_size=10),
-    "abalone": dict(epochs=50, depth=50, width=8, batch_size=50),
-    "absenteeism": dict(epochs=20, depth=100, width=19, batch_size=10),
-    "autism": dict(epochs=30, depth=100, width=20, batch_size=10),
-    "adult": dict(epochs=50, depth=100, width=14, batch_size=100),
-    # The paper trains its 2-D figures with 100 blocks of width 2 and gives no epochs
-    # or batch size: ours are 50 epochs of batch 32 on 500 training points.
-    "synthetic": dict(epochs=50, depth=100, width=2, batch_size=32),
-    # Bitcoin entity type (paper: 128 blocks of width 32, 100 epochs, batch 100 000,
-    # 5 trials per h), trained on an early time window and tested on later ones.
-    "bitcoin": dict(epochs=100, depth=128, width=32, batch_size=100_000, trials=5),
-    # Public stand-ins, not in the paper; our choices: the Bitcoin architecture, with
-    # batch sizes that give tens of steps per epoch on their training windows.
-    "elliptic": dict(epochs=50, depth=128, width=32, batch_size=256, trials=5),
-    "bitcoinheist": dict(epochs=20, depth=128, width=32, batch_size=10_000, trials=5),
+
+class _PresetView(Mapping):
+    """``PRESETS``: dataset name -> the sweep's preset, a live read-only view of the
+    dataset records (:attr:`resnet_stability.data.registry.DatasetRecord.preset`, where
+    the paper's presets and our choices are explained)."""
+
+    def __getitem__(self, name):
+        from resnet_stability.data.registry import RECORDS
+
+        return RECORDS[name].preset
+
+    def __iter__(self):
+        from resnet_stability.data.registry import RECORDS
+
+        return iter(list(RECORDS))
+
+    def __len__(self):
+        from resnet_stability.data.registry import RECORDS
+
+        return len(RECORDS)
+
+
+#: The paper's presets (Zhang & Wynter, experiments section), one per dataset record.
+PRESETS: Mapping[str, Mapping] = _PresetView()
+
+#: Names derived from the dataset records, read live (``from ... import UCI_DATASETS``
+#: gives the tuple of the records registered at that moment):
+#: ``UCI_DATASETS`` (an ``inputs`` choice, :mod:`resnet_stability.data.uci`),
+#: ``TIME_SPLIT_DATASETS`` (rows with a time stamp: trained on an early window, tested on
+#: the next window and on each later one), ``STREAM_DATASETS`` (can be trained by
+#: streaming their file, :mod:`resnet_stability.sweep.streaming`) and
+#: ``FIXED_SPLIT_DATASETS`` (a fixed train/test split, so a test fraction means nothing:
+#: their spec's ``test_size`` is always None, in neither the rows nor the cell hash).
+_DERIVED_NAMES = {
+    "UCI_DATASETS": dict(inputs=True),
+    "TIME_SPLIT_DATASETS": dict(time_split=True),
+    "STREAM_DATASETS": dict(stream=True),
+    "FIXED_SPLIT_DATASETS": dict(fixed_split=True),
 }
-#: Datasets whose rows carry a time stamp: trained on an early window, tested on the next
-#: window (``test_accuracy``) and on each later one (accuracy over time).
-TIME_SPLIT_DATASETS = ("bitcoin", "elliptic", "bitcoinheist")
-#: Datasets that can be trained by streaming their file (``stream=True``; the transaction
-#: schema of :mod:`resnet_stability.data.bitcoin`); see :mod:`resnet_stability.sweep.streaming`.
-STREAM_DATASETS = ("bitcoin",)
-#: Datasets with a fixed train/test split, where a test fraction means nothing: Adult's
-#: official train/test files, synthetic's fixed train/test sets and the time-split sets.
-#: Their spec's ``test_size`` is always None (so it is in neither the rows nor the cell hash).
-FIXED_SPLIT_DATASETS = ("adult", "synthetic", *TIME_SPLIT_DATASETS)
+
+
+def __getattr__(name):
+    if name in _DERIVED_NAMES:
+        from resnet_stability.data.registry import dataset_names
+
+        return dataset_names(**_DERIVED_NAMES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _record(dataset: str):
+    from resnet_stability.data.registry import dataset_record
+
+    return dataset_record(dataset)
+
+
 COMMON_DEFAULTS = dict(
     blocks=PAPER_BLOCKS,
     h_values=PAPER_H,
@@ -107,7 +126,7 @@ class ExperimentSpec:
     batch_size: int
     lr: float
     optimizer: str
-    test_size: float | None  # None for FIXED_SPLIT_DATASETS (always: a given value is dropped)
+    test_size: float | None  # None for fixed-split datasets (always: a given value is dropped)
     seed: int
     activation: str = "relu"
     max_rows: int | None = None
@@ -131,9 +150,10 @@ class ExperimentSpec:
         object.__setattr__(self, "noise_kinds", tuple(self.noise_kinds))
         if self.data_path is not None:
             object.__setattr__(self, "data_path", str(self.data_path))
-        if self.inputs is None and self.dataset in UCI_DATASETS:
+        record = _record(self.dataset)
+        if self.inputs is None and record.inputs:
             object.__setattr__(self, "inputs", "paper")
-        if self.dataset in FIXED_SPLIT_DATASETS:
+        if record.fixed_split:
             object.__setattr__(self, "test_size", None)
         if isinstance(self.h_max, int) and not isinstance(self.h_max, bool):  # 2 and 2.0: one hash
             object.__setattr__(self, "h_max", float(self.h_max))
@@ -143,8 +163,10 @@ class ExperimentSpec:
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value and what is allowed."""
+        from resnet_stability.data.registry import dataset_names
         from resnet_stability.layers import BLOCKS
 
+        record = _record(self.dataset)
         for name in ("trials", "depth", "epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -171,9 +193,9 @@ class ExperimentSpec:
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-        if self.test_size is None and self.dataset not in FIXED_SPLIT_DATASETS:
+        if self.test_size is None and not record.fixed_split:
             raise ValueError(
-                f"test_size None is only for the fixed-split datasets ({', '.join(FIXED_SPLIT_DATASETS)}); "
+                f"test_size None is only for the fixed-split datasets ({', '.join(dataset_names(fixed_split=True))}); "
                 f"{self.dataset} needs a test fraction in (0, 1)"
             )
         if self.test_size is not None and not 0.0 < self.test_size < 1.0:
@@ -190,20 +212,20 @@ class ExperimentSpec:
                 raise ValueError(f"unknown noise kind {kind!r}; allowed: {', '.join(NOISE_KINDS)}")
         if not isinstance(self.stream, bool):
             raise ValueError(f"stream must be True or False, got {self.stream!r}")
-        if self.stream and self.dataset not in STREAM_DATASETS:
+        if self.stream and not record.stream:
             raise ValueError(
-                f"streaming (--stream) is only available for dataset(s) {', '.join(STREAM_DATASETS)} "
+                f"streaming (--stream) is only available for dataset(s) {', '.join(dataset_names(stream=True))} "
                 f"(transaction files), not {self.dataset!r}"
             )
         if isinstance(self.chunk_rows, bool) or not isinstance(self.chunk_rows, int) or self.chunk_rows < 1:
             raise ValueError(f"chunk_rows must be an integer >= 1, got {self.chunk_rows!r}")
         self.validate_learn_h()
         self.validate_levels()
-        if self.dataset in UCI_DATASETS and self.inputs not in INPUTS:
+        if record.inputs and self.inputs not in INPUTS:
             raise ValueError(f"inputs must be one of {', '.join(INPUTS)} for {self.dataset}, got {self.inputs!r}")
-        if self.dataset not in UCI_DATASETS and self.inputs is not None:
+        if not record.inputs and self.inputs is not None:
             raise ValueError(
-                f"inputs (--inputs) applies to the UCI datasets ({', '.join(UCI_DATASETS)}) only, "
+                f"inputs (--inputs) applies to the UCI datasets ({', '.join(dataset_names(inputs=True))}) only, "
                 f"not {self.dataset!r}"
             )
 
@@ -297,15 +319,19 @@ def resolve_spec(dataset: str, overrides: dict | None = None, quick: bool = Fals
 
     ``overrides`` holds only the values a user set explicitly (None values are ignored).
     ``inputs`` defaults to ``"paper"`` for the UCI datasets and is None (not applicable)
-    for the others, whatever the overrides say. ``test_size`` is None for
-    :data:`FIXED_SPLIT_DATASETS`, whatever the overrides say.
+    for the others, whatever the overrides say. ``test_size`` is None for the
+    fixed-split datasets, whatever the overrides say. The preset and these facts are the
+    dataset's record (:class:`~resnet_stability.data.registry.DatasetRecord`).
     """
-    if dataset not in PRESETS:
-        raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(PRESETS)}")
-    values = {**COMMON_DEFAULTS, **PRESETS[dataset], "inputs": "paper" if dataset in UCI_DATASETS else None}
+    from resnet_stability.data.registry import RECORDS
+
+    if dataset not in RECORDS:
+        raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(RECORDS)}")
+    record = RECORDS[dataset]
+    values = {**COMMON_DEFAULTS, **record.preset, "inputs": "paper" if record.inputs else None}
     if quick:
         values.update(QUICK)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    if dataset not in UCI_DATASETS:  # their features are what they are (e.g. --dataset all --inputs clean)
+    if not record.inputs:  # their features are what they are (e.g. --dataset all --inputs clean)
         values["inputs"] = None
     return ExperimentSpec(dataset=dataset, **values)

@@ -12,7 +12,7 @@ import sys
 
 import pandas as pd
 
-from resnet_stability.sweep.experiment import STREAM_DATASETS, TIME_SPLIT_DATASETS, ExperimentSpec
+from resnet_stability.sweep.experiment import ExperimentSpec
 
 
 @dataclasses.dataclass
@@ -35,10 +35,10 @@ def load_spec_dataset(spec: ExperimentSpec, source: str = "local"):
 
 @functools.lru_cache(maxsize=4)
 def _load(name: str, data_path: str | None, source: str, max_rows: int | None, seed: int, inputs: str | None):
-    from resnet_stability.data import load_dataset, subsample_rows
+    from resnet_stability.data import dataset_record, load_dataset, subsample_rows
 
     kwargs = {}
-    if name in TIME_SPLIT_DATASETS and (data_path is not None or source == "local"):
+    if dataset_record(name).data is not None and (data_path is not None or source == "local"):
         kwargs["path"] = data_path
     if inputs is not None:
         kwargs["inputs"] = inputs
@@ -56,6 +56,7 @@ def run_cell(
 ) -> CellOutput:
     """Train the (``spec.dataset``, ``block``) cell and return its tables."""
     from resnet_stability.data.bitcoin import is_synthetic
+    from resnet_stability.data.registry import dataset_names, dataset_record
     from resnet_stability.sweep.devices import select_device
     from resnet_stability.sweep.progress import EpochProgress
     from resnet_stability.sweep.records import cell_records, noise_records, time_records
@@ -63,8 +64,8 @@ def run_cell(
 
     info = select_device(device)
     xla = xla_mode(jit, info.kind)
-    if spec.stream and spec.dataset not in STREAM_DATASETS:
-        raise ValueError(f"streaming is only available for {', '.join(STREAM_DATASETS)}, not {spec.dataset!r}")
+    if spec.stream and not dataset_record(spec.dataset).stream:
+        raise ValueError(f"streaming is only available for {', '.join(dataset_names(stream=True))}, not {spec.dataset!r}")
     dataset = None if spec.stream else load_spec_dataset(spec, source)  # streaming never loads the file
     callback = None
     if progress:
