@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import pytest
-from helpers import TINY, make_spec
+from helpers import TINY, TX_ROWS, make_spec
 
-from resnet_stability.data import load_dataset, subsample_rows
+from resnet_stability.data import load_dataset, simulate_transactions, subsample_rows
 from resnet_stability.layers import BLOCKS, OneStepBlock
 from resnet_stability.sweep.devices import skip_graph_rewrites
 
@@ -267,3 +267,11 @@ def numpy_rk4(f, y, h):
 
 #: integrator name -> numpy step(f, y, h)
 NUMPY_INTEGRATORS = {"euler": numpy_euler, "rk4": numpy_rk4}
+
+
+@pytest.fixture(scope="module")
+def tx_file(tmp_path_factory):
+    """A simulated transaction file of ``TX_ROWS`` rows (Parquet) and its in-memory Dataset
+    (the streamed-file tests: ``test_stream.py``, ``test_streaming.py``)."""
+    path = simulate_transactions(tmp_path_factory.mktemp("stream") / "tx.parquet", n_rows=TX_ROWS, seed=3)
+    return path, load_dataset("bitcoin", path=str(path))

@@ -145,3 +145,23 @@ def learned_h_hand_table() -> pd.DataFrame:
                 rows.append(dict(dataset="wine", block=block, h=h, trial=trial, learned_h=json.dumps(steps)))
     rows.append(dict(dataset="wine", block="lm", h=0.2, trial=0, learned_h=float("nan")))  # a fixed-h row
     return pd.DataFrame(rows)
+
+
+def reference_batches(n, batch, buffer, seed):
+    """The documented batch order, written out on row positions 0..n-1 (file order)."""
+    rng = np.random.default_rng(seed)
+    pending, out, position = np.empty(0, np.int64), [], 0
+    while position < n:
+        take = min(buffer - len(pending), n - position)
+        pending = np.concatenate([pending, np.arange(position, position + take)])
+        position += take
+        if len(pending) == buffer:
+            pending = pending[rng.permutation(buffer)]
+            used = buffer // batch * batch
+            out += [pending[s : s + batch] for s in range(0, used, batch)]
+            pending = pending[used:]
+    pending = pending[rng.permutation(len(pending))]
+    return out + [pending[s : s + batch] for s in range(0, len(pending), batch)]
+
+
+TX_ROWS = 1500  # rows of conftest's simulated transaction file (fixture tx_file)

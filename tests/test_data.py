@@ -571,3 +571,15 @@ def test_paper_inputs_autism_keeps_result_and_fills_missing_age():
 def test_unknown_inputs_are_refused():
     with pytest.raises(ValueError, match="unknown inputs 'raw'; allowed: paper, clean"):
         load_dataset("wine", inputs="raw")
+
+
+def test_subsample_positions_are_the_rows_subsample_rows_keeps():
+    from resnet_stability.data import subsample_rows
+    from resnet_stability.data.preprocessing import subsample_positions
+
+    expected = np.sort(np.random.default_rng(4).choice(50, size=7, replace=False))
+    np.testing.assert_array_equal(subsample_positions(50, 7, 4), expected)
+    assert subsample_positions(50, None, 4) is None and subsample_positions(50, 50, 4) is None
+    ds = load_dataset("wine")
+    small = subsample_rows(ds, 30, 2)
+    np.testing.assert_array_equal(small.X, ds.X[subsample_positions(ds.X.shape[0], 30, 2)])

@@ -1,7 +1,7 @@
-"""Tests for training from a streamed transaction file (``resnet_stability.sweep.streaming``).
+"""Tests for training from a streamed transaction file (``resnet_stability.sweep.streaming``:
+its batch source for ``trainer.train_cell``; the file work is tested in ``test_stream.py``).
 
-What must hold: the scan finds exactly the windows of ``time_windows`` and the
-standardiser of ``fit_standardizer`` without holding the file; training never sees more
+What must hold: training never sees more
 than one chunk of rows at a time; with the same batch order a member is the same network
 as a plain standalone loop (weights atol 2e-5, as in ``test_trainer.py``); the batch
 order depends on the shuffle buffer and the seed, not on the chunking; the evaluation
@@ -20,7 +20,8 @@ import pytest
 import tensorflow as tf
 
 from resnet_stability import sweep
-from resnet_stability.data import fit_standardizer, load_dataset, simulate_transactions, subsample_rows
+from helpers import TX_ROWS, reference_batches
+from resnet_stability.data import fit_standardizer, stream
 from resnet_stability.data.timesplit import time_windows
 from resnet_stability.models import build_model
 from resnet_stability.seeding import derive_seed
@@ -30,15 +31,7 @@ from resnet_stability.sweep.noise import NoiseSource
 from resnet_stability.sweep.records import cell_records, time_records
 
 WEIGHT_ATOL = 2e-5
-ROWS = 1500
 CHUNK = 97  # much smaller than the file, and not a divisor of anything in it
-
-
-@pytest.fixture(scope="module")
-def tx_file(tmp_path_factory):
-    """A 1500-row simulated transaction file (Parquet) and its in-memory Dataset."""
-    path = simulate_transactions(tmp_path_factory.mktemp("stream") / "tx.parquet", n_rows=ROWS, seed=3)
-    return path, load_dataset("bitcoin", path=str(path))
 
 
 def stream_spec(path, **overrides) -> ExperimentSpec:
@@ -48,127 +41,9 @@ def stream_spec(path, **overrides) -> ExperimentSpec:
     return resolve_spec("bitcoin", values)
 
 
-def assert_same_split(scan_split, memory_split):
-    assert scan_split.train_start == memory_split.train_start and scan_split.train_end == memory_split.train_end
-    assert len(scan_split.train_idx) == memory_split.train_idx.size
-    assert [(w.index, w.start, w.end, w.n) for w in scan_split.windows] == [
-        (w.index, w.start, w.end, w.n) for w in memory_split.windows
-    ]
-    assert scan_split.describe(counts=True) == memory_split.describe(counts=True)
-
-
-# ------------------------------------------------------------------- scan (no training)
-
-
-@pytest.mark.parametrize("spans", [None, (200.5, 91.25)], ids=["default-spans", "fractional-spans"])
-def test_scan_finds_the_windows_and_standardizer_of_the_in_memory_dataset(tx_file, spans):
-    path, dataset = tx_file
-    overrides = {} if spans is None else dict(train_span=spans[0], test_span=spans[1])
-    spec = stream_spec(path, **overrides)
-    scan = streaming.scan_bitcoin(path, spec)
-    memory = time_windows(dataset.time, *(spans or (365.0, 182.0)), unit="days")
-    assert len(memory.windows) >= 5
-    assert_same_split(scan.time_split, memory)
-    mean, scale = fit_standardizer(dataset.X[memory.train_idx], dataset.numeric_mask)
-    np.testing.assert_allclose(scan.mean, mean, atol=1e-9, rtol=0)
-    np.testing.assert_allclose(scan.scale, scale, atol=1e-9, rtol=0)
-    assert scan.mean[3:].tolist() == [0.0] * 4 and scan.scale[3:].tolist() == [1.0] * 4  # cyclic: untouched
-    assert scan.synthetic and scan.n_rows == ROWS
-
-
-def test_scan_with_max_rows_keeps_the_rows_subsample_rows_keeps(tx_file):
-    path, dataset = tx_file
-    spec = stream_spec(path, max_rows=400, seed=5)
-    scan = streaming.scan_bitcoin(path, spec)
-    small = subsample_rows(dataset, 400, 5)
-    memory = time_windows(small.time, 365.0, 182.0, unit="days")
-    assert scan.n_rows == 400
-    assert_same_split(scan.time_split, memory)
-    mean, scale = fit_standardizer(small.X[memory.train_idx], small.numeric_mask)
-    np.testing.assert_allclose(scan.mean, mean, atol=1e-9, rtol=0)
-    np.testing.assert_allclose(scan.scale, scale, atol=1e-9, rtol=0)
-
-
-def test_window_bins_equal_time_windows_membership():
-    rng = np.random.default_rng(0)
-    for trial in range(20):
-        t = rng.uniform(-3.7, 40.0, size=300)
-        train_span, test_span = rng.uniform(1, 15), rng.choice([0.25, 1.0, rng.uniform(0.3, 9)])
-        if trial % 2:  # many rows exactly on the boundaries
-            t, train_span, test_span = np.round(t * 4) / 4, np.round(train_span * 4) / 4, [0.25, 1.0, 2.5][trial % 3]
-            assert np.isin(t, streaming.window_edges(t.min(), t.max(), train_span, test_span)).sum() > 10
-        memory = time_windows(t, train_span, test_span)
-        edges = streaming.window_edges(t.min(), t.max(), train_span, test_span)
-        bins = streaming.time_bins(t, edges)
-        np.testing.assert_array_equal(np.flatnonzero(bins == 0), memory.train_idx)
-        for window in memory.windows:
-            np.testing.assert_array_equal(np.flatnonzero(bins == window.index), window.idx)
-            assert (edges[window.index], edges[window.index + 1]) == (window.start, window.end)
-        listed = {w.index for w in memory.windows}
-        assert all(np.sum(bins == k) == 0 for k in range(1, len(edges) - 1) if k not in listed)
-        assert (bins >= -1).all() and (bins < len(edges) - 1).all()
-
-
-def test_running_standardizer_is_stable_and_equals_fit_standardizer():
-    rng = np.random.default_rng(1)
-    X = np.column_stack([
-        1e6 + rng.normal(size=5000),  # a large offset: sums of squares would lose it all
-        rng.exponential(size=5000),
-        np.full(5000, 3.25),  # constant: scale 1
-        rng.normal(size=5000),  # not numeric: mean 0, scale 1
-    ])
-    mask = np.array([True, True, True, False])
-    running = streaming.RunningStandardizer(mask)
-    for part in np.array_split(X, [1, 7, 1000, 1001, 3999]):
-        running.update(part)
-    mean, scale = running.result()
-    expected_mean, expected_scale = fit_standardizer(X, mask)
-    np.testing.assert_allclose(mean, expected_mean, atol=1e-9, rtol=0)
-    np.testing.assert_allclose(scale, expected_scale, atol=1e-9, rtol=0)
-    assert scale[2] == 1.0 and (mean[3], scale[3]) == (0.0, 1.0)
-
-
-def test_buffer_shuffler_cuts_full_batches_in_an_order_independent_of_chunking():
-    rows = np.arange(1000)
-
-    def batches(pieces, buffer, batch=32):
-        shuffler = streaming.BufferShuffler(buffer, batch, np.random.default_rng(7))
-        out = []
-        for piece in np.array_split(rows, pieces):
-            out += [x for x, _ in shuffler.add(piece, piece)]
-        return out + [x for x, _ in shuffler.finish()]
-
-    reference = batches(1, 100)
-    assert [len(b) for b in reference[:-1]] == [32] * (len(reference) - 1) and 0 < len(reference[-1]) <= 32
-    np.testing.assert_array_equal(np.sort(np.concatenate(reference)), rows)  # every row once
-    for pieces in (3, 97, 1000):
-        assert all(np.array_equal(a, b) for a, b in zip(batches(pieces, 100), reference, strict=True))
-    assert not np.array_equal(np.concatenate(reference), rows)  # shuffled
-    assert not np.array_equal(np.concatenate(batches(1, 500)), np.concatenate(reference))
-    with pytest.raises(ValueError, match="shuffle_buffer must be >= batch_size"):
-        streaming.BufferShuffler(16, 32, np.random.default_rng(0))
-
-
-def test_prefetch_keeps_the_order_raises_errors_and_stops_when_left():
-    assert list(streaming.prefetch(iter(range(100)), depth=3)) == list(range(100))
-
-    def failing():
-        yield 1
-        raise ValueError("bad chunk")
-
-    with pytest.raises(ValueError, match="bad chunk"):
-        list(streaming.prefetch(failing()))
-    produced = []
-
-    def endless():
-        for k in range(10**9):
-            produced.append(k)
-            yield k
-
-    items = streaming.prefetch(endless(), depth=2)
-    assert [next(items) for _ in range(3)] == [0, 1, 2]
-    items.close()  # joins the thread: it must stop, not run on
-    assert len(produced) <= 3 + 2 + 1
+def train_streamed(path, spec, block="residual", **kwargs):
+    """``trainer.train_cell`` fed by the file's streamed batch source."""
+    return trainer.train_cell(streaming.StreamBatches(path, spec, block, **kwargs), spec, block)
 
 
 # ---------------------------------------------------------------------------- training
@@ -181,8 +56,8 @@ def streamed_cell(tx_file):
     path, _ = tx_file
     spec = stream_spec(path, noise_levels=(0.5,), noise_kinds=("gaussian",))
     seen = dict(frames=[], features=[], batches=[])
-    real_frames, real_features = streaming.iter_bitcoin_frames, streaming.bitcoin_features
-    real_shuffler_add = streaming.BufferShuffler.add
+    real_frames, real_features = stream.iter_bitcoin_frames, stream.bitcoin_features
+    real_shuffler_add = stream.BufferShuffler.add
 
     def frames(*args, **kwargs):
         for frame in real_frames(*args, **kwargs):
@@ -202,14 +77,14 @@ def streamed_cell(tx_file):
     def no_loading(*args, **kwargs):
         raise AssertionError("streaming must not load the whole file")
 
-    streaming._scan.cache_clear()
+    stream.clear_scan_cache()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(streaming, "iter_bitcoin_frames", frames)
-        patch.setattr(streaming, "bitcoin_features", features)
-        patch.setattr(streaming.BufferShuffler, "add", add)
+        patch.setattr(stream, "iter_bitcoin_frames", frames)
+        patch.setattr(stream, "bitcoin_features", features)
+        patch.setattr(stream.BufferShuffler, "add", add)
         patch.setattr("resnet_stability.data.bitcoin.load_bitcoin", no_loading)
         patch.setattr(trainer, "EVAL_CHUNK", 50)  # several evaluation pieces per window
-        result = streaming.train_cell_streaming(path, spec, "residual")
+        result = train_streamed(path, spec)
     return spec, result, seen
 
 
@@ -217,7 +92,7 @@ def test_streaming_holds_one_chunk_at_a_time(tx_file, streamed_cell):
     path, dataset = tx_file
     spec, result, seen = streamed_cell
     assert max(seen["frames"]) <= CHUNK and max(seen["features"]) <= CHUNK
-    assert sum(seen["frames"]) >= 3 * ROWS  # two scan passes and the evaluation pass read it all
+    assert sum(seen["frames"]) >= 3 * TX_ROWS  # two scan passes and the evaluation pass read it all
     assert max(seen["batches"]) <= spec.batch_size
     split = result.plans[0].time_split
     for accuracy in [result.test_accuracy, result.train_accuracy, *result.window_accuracy.values()]:
@@ -262,23 +137,6 @@ def test_streamed_scores_equal_the_in_memory_evaluation_of_the_same_model(tx_fil
     assert not np.array_equal(result.noise_accuracy[("gaussian", 0.5)], result.test_accuracy)
 
 
-def reference_batches(n, batch, buffer, seed):
-    """The documented batch order, written out on row positions 0..n-1 (file order)."""
-    rng = np.random.default_rng(seed)
-    pending, out, position = np.empty(0, np.int64), [], 0
-    while position < n:
-        take = min(buffer - len(pending), n - position)
-        pending = np.concatenate([pending, np.arange(position, position + take)])
-        position += take
-        if len(pending) == buffer:
-            pending = pending[rng.permutation(buffer)]
-            used = buffer // batch * batch
-            out += [pending[s : s + batch] for s in range(0, used, batch)]
-            pending = pending[used:]
-    pending = pending[rng.permutation(len(pending))]
-    return out + [pending[s : s + batch] for s in range(0, len(pending), batch)]
-
-
 def test_every_member_equals_a_standalone_loop_fed_the_same_batches(tx_file):
     """Four members (h 0.2 and 1.0 × two trials: different h, different seeds) trained
     from the stream; each equals its own standalone network (its h, its seed) trained by
@@ -287,7 +145,7 @@ def test_every_member_equals_a_standalone_loop_fed_the_same_batches(tx_file):
     h_values = (0.2, 1.0)
     spec = stream_spec(path, h_values=h_values, trials=2)
     buffer = 100  # not a multiple of the batch: rows are carried from buffer to buffer
-    result = streaming.train_cell_streaming(path, spec, "residual", shuffle_buffer=buffer)
+    result = train_streamed(path, spec, shuffle_buffer=buffer)
     assert [(p.h, p.trial) for p in result.plans] == [(h, t) for h in h_values for t in range(2)]
 
     split = time_windows(dataset.time, 365.0, 182.0)
@@ -323,16 +181,16 @@ def test_every_member_equals_a_standalone_loop_fed_the_same_batches(tx_file):
 def test_results_depend_on_the_shuffle_buffer_not_on_the_chunking(tx_file):
     path, _ = tx_file
     runs = [
-        streaming.train_cell_streaming(path, stream_spec(path, chunk_rows=chunk), "residual", shuffle_buffer=128)
+        train_streamed(path, stream_spec(path, chunk_rows=chunk), shuffle_buffer=128)
         for chunk in (CHUNK, 1000)
     ]
     for a, b in zip(runs[0].model.variables, runs[1].model.variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, rtol=0)
     np.testing.assert_array_equal(runs[0].final_loss, runs[1].final_loss)
-    other = streaming.train_cell_streaming(path, stream_spec(path, seed=1), "residual", shuffle_buffer=128)
+    other = train_streamed(path, stream_spec(path, seed=1), shuffle_buffer=128)
     assert not np.allclose(other.model.variables[-1].numpy(), runs[0].model.variables[-1].numpy())
     with pytest.raises(ValueError, match="shuffle_buffer must be an integer >= batch_size"):
-        streaming.train_cell_streaming(path, stream_spec(path), "residual", shuffle_buffer=8)
+        streaming.StreamBatches(path, stream_spec(path), "residual", shuffle_buffer=8)
 
 
 # ------------------------------------------------------------------------ spec and CLI

@@ -41,9 +41,12 @@ from resnet_stability.plots import plot_accuracy_over_time
 from resnet_stability.sweep.experiment import resolve_spec
 from resnet_stability.sweep.plan import BatchOrder, plan_members
 from resnet_stability.sweep.records import cell_records, time_records
+from resnet_stability.seeding import derive_seed
 from resnet_stability.sweep.trainer import (
     STABILITY_SAMPLE,
+    MemoryBatches,
     make_optimizer,
+    noise_sources,
     run_epochs,
     stability_rows,
     train_cell,
@@ -626,3 +629,34 @@ def test_the_statistic_changes_no_existing_number_and_copes_with_divergence(wine
     # ... and the models still hold the last finite weights afterwards
     for variable in on.model.variables:
         assert np.isfinite(variable.numpy()).all()
+
+
+# ------------------------------------------------------------------ the one trainer's seams
+
+
+def test_noise_sources_are_every_kind_by_positive_level_seeded_per_cell():
+    spec = make_spec(noise_levels=(0.0, 0.5, 1.0), noise_kinds=("gaussian", "uniform"))
+    sources = noise_sources(spec, "residual")
+    assert list(sources) == [("gaussian", 0.5), ("gaussian", 1.0), ("uniform", 0.5), ("uniform", 1.0)]
+    for (kind, level), source in sources.items():
+        expected = np.random.default_rng(derive_seed(spec.seed, spec.dataset, "residual", "noise", kind, level))
+        draw = {"gaussian": lambda: level * expected.standard_normal((3, 2)),
+                "uniform": lambda: expected.uniform(-level, level, (3, 2))}[kind]()
+        np.testing.assert_array_equal(source.draw((3, 2)), draw)
+    assert noise_sources(make_spec(), "residual") == {}
+    again = noise_sources(spec, "residual")[("gaussian", 0.5)]  # fresh: the same draws again
+    np.testing.assert_array_equal(again.draw((3, 2)), noise_sources(spec, "residual")[("gaussian", 0.5)].draw((3, 2)))
+
+
+def test_a_dataset_and_its_memory_batch_source_train_the_same_cell(wine95):
+    spec = make_spec(h_values=(0.5,), trials=1, epochs=1)
+    plans = plan_members(wine95, spec, "residual")
+    from_dataset = train_cell(wine95, spec, "residual", plans=plans, stability=False)
+    from_source = train_cell(MemoryBatches(wine95, plans), spec, "residual", stability=False)
+    for a, b in zip(from_dataset.model.variables, from_source.model.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(from_dataset.test_accuracy, from_source.test_accuracy)
+    labels = wine95.y[plans[0].test_idx]
+    assert from_source.test_majority_rate.tolist() == [np.bincount(labels).max() / labels.size]
+    with pytest.raises(ValueError, match="plans can only be given with a Dataset"):
+        train_cell(MemoryBatches(wine95, plans), spec, "residual", plans=plans)

@@ -15,7 +15,8 @@ files are, SHA-256 checks), :mod:`.arff` (ARFF reader), :mod:`.preprocessing`
 Time-stamped Bitcoin data (not shipped; bring a file): :mod:`.bitcoin` (transaction
 schema, :func:`load_bitcoin`), :mod:`.elliptic` (Kaggle Elliptic folder),
 :mod:`.bitcoinheist` (UCI 526), :mod:`.simulate` (synthetic drifting transactions),
-:mod:`.timesplit` (train on an early span, test on later windows).
+:mod:`.timesplit` (train on an early span, test on later windows), :mod:`.stream` (a
+transaction file read in chunks: scan, standardiser, shuffle buffer, prefetch).
 
 >>> from resnet_stability.data import simulate_transactions, load_bitcoin, dataset_time_windows
 >>> ds = load_bitcoin(simulate_transactions("tx.parquet"))   # SYNTHETIC, drifting

@@ -265,14 +265,22 @@ def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarra
     return (np.asarray(X, dtype=np.float64) - mean) / scale
 
 
+def subsample_positions(n: int, max_rows: int | None, seed: int) -> np.ndarray | None:
+    """The rows :func:`subsample_rows` keeps of ``n`` rows: ``max_rows`` of them drawn
+    without replacement by ``numpy.random.default_rng(seed)``, sorted; None when it
+    keeps them all (``max_rows`` None or at least ``n``)."""
+    if max_rows is None or n <= max_rows:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_rows, replace=False))
+
+
 def subsample_rows(dataset, max_rows: int | None, seed: int):
     """At most ``max_rows`` rows of ``dataset`` (a uniform random, sorted subset, same
     ``seed`` -> same rows), keeping its ``test_mask`` for the rows kept. Used by the
     sweep's ``--quick`` mode; returns ``dataset`` itself when it is small enough."""
-    n = dataset.X.shape[0]
-    if max_rows is None or n <= max_rows:
+    rows = subsample_positions(dataset.X.shape[0], max_rows, seed)
+    if rows is None:
         return dataset
-    rows = np.sort(np.random.default_rng(seed).choice(n, size=max_rows, replace=False))
     return dataclasses.replace(
         dataset,
         X=dataset.X[rows],

@@ -57,7 +57,8 @@ class _DefaultWindows(Mapping):
 DEFAULT_WINDOWS: Mapping[str, tuple[float, float]] = _DefaultWindows()
 
 
-def _fmt(x: float) -> str:
+def format_time(x: float) -> str:
+    """A time or span as messages and :meth:`TimeSplit.describe` write it (``%g``)."""
     return f"{x:g}"
 
 
@@ -106,17 +107,17 @@ class TimeSplit:
         Intervals are half-open ``[start, end)``. ``counts=True`` adds row counts."""
         unit = f"{self.unit} " if self.unit else ""
         span_unit = f" {self.unit}" if self.unit else ""
-        train = f"train: {unit}{_fmt(self.train_start)}–{_fmt(self.train_end)}"
+        train = f"train: {unit}{format_time(self.train_start)}–{format_time(self.train_end)}"
         if counts:
             train += f" (n={self.train_idx.size})"
         parts = []
         for w in self.windows:
-            text = f"{w.index}: {_fmt(w.start)}–{_fmt(w.end)}"
+            text = f"{w.index}: {format_time(w.start)}–{format_time(w.end)}"
             if counts:
                 text += f" (n={w.n})"
             parts.append(text)
         return (
-            f"{train}; test windows of {_fmt(self.test_span)}{span_unit}: "
+            f"{train}; test windows of {format_time(self.test_span)}{span_unit}: "
             + ", ".join(parts)
         )
 
@@ -130,13 +131,47 @@ class TimeSplit:
         )
 
 
-def _check_span(name: str, value) -> float:
+def check_span(name: str, value) -> float:
+    """``value`` as a float if it is a positive finite number, else ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
     value = float(value)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return value
+
+
+def window_edges(
+    t_min: float, t_max: float, train_span: float, test_span: float, start: float | None = None
+) -> np.ndarray:
+    """Bin edges ``[start, train_end, train_end + test_span, ...]`` of the split
+    :func:`time_windows` makes of times in ``[t_min, t_max]``: ``start`` (None =
+    ``floor(t_min)``), ``train_end = start + train_span``, then
+    ``train_end + k * test_span`` for k = 1, 2, ... while window k starts at or before
+    ``t_max`` (computed as written, never by accumulation, so they do not drift).
+
+    With :func:`time_bins`, bin -1 is before ``start`` (in no split), bin 0 the training
+    window, bin k >= 1 test window k (empty windows included; :func:`time_windows`
+    skips them but keeps the numbering).
+    """
+    train_span = check_span("train_span", train_span)
+    test_span = check_span("test_span", test_span)
+    if not (math.isfinite(t_min) and math.isfinite(t_max)):
+        raise ValueError("time contains NaN or infinite values")
+    start = float(math.floor(t_min)) if start is None else float(start)
+    train_end = start + train_span
+    edges = [start, train_end]
+    k = 0
+    while train_end + k * test_span <= t_max:
+        edges.append(train_end + (k + 1) * test_span)
+        k += 1
+    return np.asarray(edges, dtype=np.float64)
+
+
+def time_bins(time: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of every time for :func:`window_edges`' ``edges``: -1 = before the training
+    window, 0 = training window, k = test window k (intervals half-open)."""
+    return np.searchsorted(edges, np.asarray(time, dtype=np.float64), side="right") - 1
 
 
 def time_windows(
@@ -174,10 +209,10 @@ def time_windows(
         raise ValueError("time is empty: no rows to split")
     if not np.all(np.isfinite(t)):
         raise ValueError("time contains NaN or infinite values")
-    train_span = _check_span("train_span", train_span)
-    test_span = _check_span("test_span", test_span)
+    train_span = check_span("train_span", train_span)
+    test_span = check_span("test_span", test_span)
     t_min, t_max = float(t.min()), float(t.max())
-    data_range = f"the data's time range is [{_fmt(t_min)}, {_fmt(t_max)}]"
+    data_range = f"the data's time range is [{format_time(t_min)}, {format_time(t_max)}]"
     if start is None:
         start = float(math.floor(t_min))
     else:
@@ -198,23 +233,19 @@ def time_windows(
     train_idx = rows(start, train_end)
     if train_idx.size == 0:
         raise ValueError(
-            f"no training rows in [{_fmt(start)}, {_fmt(train_end)}) (start={start!r}, "
+            f"no training rows in [{format_time(start)}, {format_time(train_end)}) (start={start!r}, "
             f"train_span={train_span!r}); {data_range}"
         )
+    edges = window_edges(t_min, t_max, train_span, test_span, start)
     windows = []
-    k = 0
-    while True:
-        lo = train_end + k * test_span
-        if lo > t_max:
-            break
-        hi = train_end + (k + 1) * test_span
+    for k in range(1, len(edges) - 1):
+        lo, hi = float(edges[k]), float(edges[k + 1])
         idx = rows(lo, hi)
         if idx.size:
-            windows.append(Window(index=k + 1, start=lo, end=hi, idx=idx))
-        k += 1
+            windows.append(Window(index=k, start=lo, end=hi, idx=idx))
     if not windows:
         raise ValueError(
-            f"no test rows at or after {_fmt(train_end)} (start={start!r}, "
+            f"no test rows at or after {format_time(train_end)} (start={start!r}, "
             f"train_span={train_span!r}, test_span={test_span!r}); {data_range}"
         )
     return TimeSplit(
@@ -238,6 +269,27 @@ def unit_word(time_unit: str) -> str:
     return head if head.endswith("s") else head + "s"
 
 
+def resolve_spans(
+    name: str, train_span: float | None = None, test_span: float | None = None
+) -> tuple[float | None, float | None]:
+    """``(train_span, test_span)`` for dataset ``name``: the given ones, with
+    :data:`DEFAULT_WINDOWS` for those that are None (given ones are returned as they are).
+
+    Raises:
+        ValueError: a span is None and the dataset has no default (the known ones are listed).
+    """
+    if train_span is None or test_span is None:
+        if name not in DEFAULT_WINDOWS:
+            raise ValueError(
+                f"no default windows for dataset {name!r}; pass train_span and "
+                f"test_span (defaults exist for {sorted(DEFAULT_WINDOWS)})"
+            )
+        default_train, default_test = DEFAULT_WINDOWS[name]
+        train_span = default_train if train_span is None else train_span
+        test_span = default_test if test_span is None else test_span
+    return train_span, test_span
+
+
 def dataset_time_windows(
     dataset,
     train_span: float | None = None,
@@ -253,15 +305,7 @@ def dataset_time_windows(
     """
     if getattr(dataset, "time", None) is None:
         raise ValueError(f"dataset {dataset.name!r} has no time coordinate to split on")
-    if train_span is None or test_span is None:
-        if dataset.name not in DEFAULT_WINDOWS:
-            raise ValueError(
-                f"no default windows for dataset {dataset.name!r}; pass train_span and "
-                f"test_span (defaults exist for {sorted(DEFAULT_WINDOWS)})"
-            )
-        default_train, default_test = DEFAULT_WINDOWS[dataset.name]
-        train_span = default_train if train_span is None else train_span
-        test_span = default_test if test_span is None else test_span
+    train_span, test_span = resolve_spans(dataset.name, train_span, test_span)
     return time_windows(
         dataset.time, train_span, test_span, start, unit=unit_word(dataset.time_unit)
     )

@@ -20,8 +20,9 @@ step, in the order a sweep runs them:
 - :mod:`~resnet_stability.sweep.plan`: each member's h, seeds, split, standardiser
   and batch order;
 - :mod:`~resnet_stability.sweep.trainer`: trains and scores the members of a cell as
-  ONE members model (its optimiser step: :mod:`~resnet_stability.sweep.train_step`);
-  :mod:`~resnet_stability.sweep.streaming`: the same from a file read in chunks;
+  ONE members model (its optimiser step: :mod:`~resnet_stability.sweep.train_step`),
+  from a batch source: a dataset in memory or
+  :mod:`~resnet_stability.sweep.streaming`'s file read in chunks;
 - :mod:`~resnet_stability.sweep.records`: a trained cell as tidy tables.
 
 Importing this package is light (no TensorFlow), so ``--help`` answers at once.

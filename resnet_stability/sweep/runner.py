@@ -75,15 +75,15 @@ def run_cell(
             bar.update(epoch, float(losses[alive].mean()) if alive.any() else float("nan"), int((~alive).sum()))
 
     if spec.stream:  # memory holds one chunk of the file at a time (resnet_stability.sweep.streaming)
-        from resnet_stability.sweep.streaming import file_is_synthetic, train_cell_streaming
+        from resnet_stability.data.stream import file_is_synthetic
+        from resnet_stability.sweep.streaming import StreamBatches
 
-        result = train_cell_streaming(
-            spec.data_path, spec, block, device=info.tf_name, xla=xla, on_epoch_end=callback
-        )
+        batches = StreamBatches(spec.data_path, spec, block)
         synthetic = file_is_synthetic(spec.data_path)
     else:
-        result = train_cell(dataset, spec, block, device=info.tf_name, xla=xla, on_epoch_end=callback)
+        batches = dataset
         synthetic = is_synthetic(dataset)
+    result = train_cell(batches, spec, block, device=info.tf_name, xla=xla, on_epoch_end=callback)
     notes = {"synthetic": synthetic, "device": info.description, "xla": xla, "stream": spec.stream}
     split = result.plans[0].time_split
     if split is not None:

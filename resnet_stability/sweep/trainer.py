@@ -219,8 +219,58 @@ class CellResult:
         return model
 
 
+class MemoryBatches:
+    """The batch source of a dataset held in memory (:func:`train_cell`'s default).
+
+    Batches are (batch, M) row indices gathered from one resident table: member m's rows
+    in its own shuffle order (:class:`~resnet_stability.sweep.plan.BatchOrder`),
+    standardised by its own training statistics. Every source has ``plans``,
+    ``n_features``, ``n_classes`` and the methods below; the other one is
+    ``resnet_stability.sweep.streaming.StreamBatches`` (batches read from a file).
+    """
+
+    def __init__(self, dataset: Dataset, plans: list[MemberPlan]):
+        self.dataset, self.plans = dataset, plans
+        self.n_features, self.n_classes = dataset.n_features, dataset.n_classes
+        self.gather = None
+
+    def open(self, spec: ExperimentSpec):
+        """Called once, under the cell's device: returns ``inputs(batch) -> (x (b, M, d),
+        y (b, M))``, the standardised inputs of a batch (``MembersTrainStep``'s ``inputs``)."""
+        dtype = keras.config.floatx()  # float32 unless the user set Keras's float type
+        features = tf.constant(self.dataset.X, dtype)
+        labels = tf.constant(self.dataset.y, tf.int32)
+        mean = tf.constant(np.stack([p.mean for p in self.plans]), dtype)
+        scale = tf.constant(np.stack([p.scale for p in self.plans]), dtype)
+
+        def gather(idx):
+            return (tf.gather(features, idx) - mean) / scale, tf.gather(labels, idx)
+
+        self.gather, self.batch_size, self.order = gather, spec.batch_size, BatchOrder(self.plans)
+        return gather
+
+    def epoch_batches(self, epoch: int):
+        """The batches of the next epoch: batch s is rows s*batch_size ... of its order."""
+        rows = self.order.next_epoch().astype(np.int32)
+        return (rows[start : start + self.batch_size] for start in range(0, len(rows), self.batch_size))
+
+    def score(self, predict, spec: ExperimentSpec, block: str) -> dict:
+        """Every member's accuracies (:func:`score_members`)."""
+        return score_members(predict, self.gather, self.plans, spec, block)
+
+    def stability(self, shards, block: str):
+        """``(euler_max, euler_stable_share, seconds)`` of every member (:func:`member_stability`;
+        a source that cannot take it returns ``(None, None, nan)``)."""
+        return member_stability(shards, self.gather, self.plans, block)
+
+    def majority_rate(self) -> np.ndarray:
+        """(M,) share of each member's test rows in their most common class (None where a
+        source does not know it)."""
+        return np.array([majority_rate(self.dataset.y[p.test_idx]) for p in self.plans])
+
+
 def train_cell(
-    dataset: Dataset,
+    data,
     spec: ExperimentSpec,
     block: str,
     *,
@@ -233,47 +283,45 @@ def train_cell(
 ) -> CellResult:
     """Train all members of the (``spec.dataset``, ``block``) cell at once.
 
+    ``data`` is where the batches come from: a :class:`~resnet_stability.data.Dataset`
+    held in memory (a :class:`MemoryBatches` over ``plans``, default
+    :func:`plan_members`: each member its own split and shuffle order) or a batch source
+    such as ``resnet_stability.sweep.streaming.StreamBatches`` (a file read in chunks;
+    all members share one batch order). Training, divergence handling and scoring are
+    the same for both.
+
     ``xla`` is ``"step"``, ``"update"`` or ``"off"`` (:func:`xla_mode`); ``shards``
     the number of members models the cell is split into (default
     :func:`shard_count` for ``device``). ``on_epoch_end(epoch, mean_loss_per_member,
-    alive)`` is called after each epoch (progress display). ``plans`` overrides
-    :func:`plan_members` (tests). ``stability`` computes each member's Prop. 1 statistic
-    (:func:`member_stability`) on the network its accuracies score (a diverged member:
-    the diverged network); it reads the trained weights only, and its time is kept out of
-    ``seconds``.
+    alive)`` is called after each epoch (progress display). ``stability`` computes each
+    member's Prop. 1 statistic (:func:`member_stability`) on the network its accuracies
+    score (a diverged member: the diverged network) where the source can (rows held in
+    memory; a streamed cell leaves it None, as its majority rate); it reads the trained weights only, and its
+    time is kept out of ``seconds``.
     """
-    plans = plan_members(dataset, spec, block) if plans is None else plans
+    started = time.perf_counter()
+    if isinstance(data, Dataset):
+        source = MemoryBatches(data, plan_members(data, spec, block) if plans is None else plans)
+    elif plans is not None:
+        raise ValueError("plans can only be given with a Dataset; a batch source has its own")
+    else:
+        source = data
+    plans = source.plans
     members = len(plans)
     shards = shard_count(device_kind(device), members) if shards is None else shards
     if spec.stability_penalty and xla == "step":  # its eigen-decomposition has no XLA kernel
         xla = "update"
     with tf.device(device) if device else contextlib.nullcontext():
-        started = time.perf_counter()
-        models, build_args = build_members_shards(
-            plans, spec, block, dataset.n_features, dataset.n_classes, shards
-        )
-        dtype = keras.config.floatx()  # float32 unless the user set Keras's float type
-        features = tf.constant(dataset.X, dtype)
-        labels = tf.constant(dataset.y, tf.int32)
-        mean = tf.constant(np.stack([p.mean for p in plans]), dtype)
-        scale = tf.constant(np.stack([p.scale for p in plans]), dtype)
-
-        def gather(idx):
-            return (tf.gather(features, idx) - mean) / scale, tf.gather(labels, idx)
-
-        order = BatchOrder(plans)
-
-        def epoch_batches(epoch):  # batch s: rows s*batch_size ... of this epoch's order
-            rows = order.next_epoch().astype(np.int32)
-            return (rows[start : start + spec.batch_size] for start in range(0, len(rows), spec.batch_size))
+        models, build_args = build_members_shards(plans, spec, block, source.n_features, source.n_classes, shards)
+        inputs = source.open(spec)
 
         def train_and_score(models, alive, level=0):  # epochs reported counted over all levels
-            train_step = MembersTrainStep(models, lambda: make_optimizer(spec.optimizer, spec.lr), gather, xla)
+            train_step = MembersTrainStep(models, lambda: make_optimizer(spec.optimizer, spec.lr), inputs, xla)
             if alive is not None:
                 train_step.set_alive(alive)
             report = offset_epochs(on_epoch_end, level * spec.epochs)
-            final_loss, diverged_epoch = run_epochs(train_step, spec.epochs, epoch_batches, report)
-            scores, last_finite = score_trained(models, train_step, gather, plans, spec, block)
+            final_loss, diverged_epoch = run_epochs(train_step, spec.epochs, source.epoch_batches, report)
+            scores, last_finite = score_trained(models, train_step, lambda predict: source.score(predict, spec, block))
             return train_step, final_loss, diverged_epoch, scores, last_finite
 
         if spec.levels == 1:
@@ -287,7 +335,7 @@ def train_cell(
         if diverged.any():  # the statistic is taken on the diverged networks, as they are scored
             train_step.load_diverged()
         seconds = time.perf_counter() - started
-        euler = member_stability(models, gather, plans, block) if stability else (None, None, float("nan"))
+        euler = source.stability(models, block) if stability else (None, None, float("nan"))
         if diverged.any():
             train_step.write_back()
         build_args["depth"] = spec.depth * 2 ** (spec.levels - 1)  # the trained networks' depth
@@ -304,7 +352,7 @@ def train_cell(
         noise_accuracy=scores["noise"],
         build_args=build_args,
         test_accuracy_last_finite=last_finite,
-        test_majority_rate=np.array([majority_rate(dataset.y[p.test_idx]) for p in plans]),
+        test_majority_rate=source.majority_rate(),
         euler_max=euler[0],
         euler_stable_share=euler[1],
         stability_seconds=euler[2],
@@ -313,16 +361,17 @@ def train_cell(
     )
 
 
-def score_trained(models, train_step: MembersTrainStep, gather, plans, spec: ExperimentSpec, block: str):
-    """``(scores, last_finite)`` after training: :func:`score_members` by the rule of
-    ``experiment.DIVERGED_RULE`` (a diverged member scored as the network its diverging
-    step produced) and the test accuracy of every member's last finite weights. The
-    models hold the last finite weights again when it returns."""
-    scores = score_members(members_predictor(models), gather, plans, spec, block)
+def score_trained(models, train_step: MembersTrainStep, score: Callable[..., dict]):
+    """``(scores, last_finite)`` after training, for any batch source: ``score(predict)``
+    (a source's scores of the members predictor, :func:`score_members`' dict) by the rule
+    of ``experiment.DIVERGED_RULE`` (a diverged member scored as the network its
+    diverging step produced) and the test accuracy of every member's last finite
+    weights. The models hold the last finite weights again when it returns."""
+    scores = score(members_predictor(models))
     last_finite = scores["test"]
     if not train_step.alive().all():
         train_step.load_diverged()
-        scores = score_members(members_predictor(models), gather, plans, spec, block)
+        scores = score(members_predictor(models))
         train_step.write_back()
     return scores, last_finite
 
@@ -416,7 +465,7 @@ def majority_rate(labels: np.ndarray) -> float:
 def score_members(predict, gather, plans: list[MemberPlan], spec: ExperimentSpec, block: str) -> dict:
     """Every member's accuracy: ``{"test": (M,), "train": (M,), "windows": {window: (M,)},
     "noise": {(kind, level): (M,)}}`` (windows of time-split data; noise levels > 0 of
-    ``spec``, with seeds :func:`noise_seed`)."""
+    ``spec``: :func:`noise_sources`)."""
     members = len(plans)
     test_rows = np.stack([p.test_idx for p in plans], axis=1)
     scores = {
@@ -429,11 +478,21 @@ def score_members(predict, gather, plans: list[MemberPlan], spec: ExperimentSpec
         for window in plans[0].time_split.windows:
             rows = np.repeat(window.idx[:, None], members, axis=1)
             scores["windows"][window.index] = evaluate_accuracy(predict, gather, rows)
-    for kind in spec.noise_kinds if spec.noise_levels else ():
-        for level in (level for level in spec.noise_levels if level > 0):  # level 0 is the clean score
-            noise = NoiseSource(kind, level, noise_seed(spec, block, kind, level))
-            scores["noise"][(kind, level)] = evaluate_accuracy(predict, gather, test_rows, perturb=noise)
+    for key, noise in noise_sources(spec, block).items():
+        scores["noise"][key] = evaluate_accuracy(predict, gather, test_rows, perturb=noise)
     return scores
+
+
+def noise_sources(spec: ExperimentSpec, block: str) -> dict[tuple[str, float], NoiseSource]:
+    """Fresh noise sources of a cell's scoring, ``{(kind, level): NoiseSource}`` in
+    scoring order: every kind of ``spec.noise_kinds`` × level > 0 of ``spec.noise_levels``
+    (level 0 is the clean score; none without levels), seeded by :func:`noise_seed`."""
+    return {
+        (kind, level): NoiseSource(kind, level, noise_seed(spec, block, kind, level))
+        for kind in (spec.noise_kinds if spec.noise_levels else ())
+        for level in spec.noise_levels
+        if level > 0
+    }
 
 
 def noise_seed(spec: ExperimentSpec, block: str, kind: str, level: float) -> int:
