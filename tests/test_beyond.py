@@ -100,6 +100,7 @@ def test_the_section_reports_what_has_run_and_says_what_has_not(tmp_path):
         noise / "stability_correlation.csv", index=False)
     text = "\n".join(_beyond(root))
     assert "| wine | residual | 30 | -0.500 [-0.700, -0.300] | ✅ holds |" in text
+    assert "(holds / contradicted / inconclusive): residual 1/0/0, all 1/0/0." in text
     assert "their test accuracies are identical, network by network." in text
     assert "| residual | 8 | +0.020 [+0.020, +0.020] |" in text  # learned minus fixed
     assert text.count("_Not run yet._") == 2  # the penalty run and the levels

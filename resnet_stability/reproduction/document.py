@@ -214,6 +214,8 @@ def _beyond(root: Path) -> list[str]:
         rows = beyond.correlation_verdicts(pd.read_csv(folder / "stability_correlation.csv"), "<")
         out += [_figure(folder / "stability_vs_accuracy.png", "test accuracy against euler_max"), "",
                 _correlation_markdown(rows, ["dataset", "block"]), "",
+                "Verdicts by block over the datasets (holds / contradicted / inconclusive): "
+                + _verdict_tally(rows, "block") + ".", "",
                 f"Every network of these runs is the paper-input network of `reproduction/paper/` with the same "
                 f"dataset, block, h and trial: {same}", ""]
         noise_path = folder / "stability_noise_correlation.csv"
@@ -224,7 +226,9 @@ def _beyond(root: Path) -> list[str]:
                     _figure(folder / "stability_vs_noise_loss.png", "accuracy lost under noise against euler_max"), "",
                     f"Accuracy lost at noise level {noise['level'].max():g} (clean minus noisy test accuracy; "
                     "standardised inputs perturbed per `--noise`), all blocks together:", "",
-                    _correlation_markdown(beyond.correlation_verdicts(noise, ">"), ["dataset", "noise"]), ""]
+                    _correlation_markdown(beyond.correlation_verdicts(noise, ">"), ["dataset", "noise"]), "",
+                    "Verdicts by noise kind over the datasets (holds / contradicted / inconclusive): "
+                    + _verdict_tally(beyond.correlation_verdicts(noise, ">"), "noise") + ".", ""]
     over_time = root / "bitcoin-simulated" / "stability_time_correlation.csv"
     if over_time.exists():
         windows = pd.read_csv(over_time)
@@ -270,6 +274,16 @@ def _beyond(root: Path) -> list[str]:
                           ([r["block"], *[f"{r[c]:.3f}" for c in levels], int(r["n"]),
                             _interval(r["change"], r["ci_low"], r["ci_high"])] for _, r in summary.iterrows())), ""]
     return out
+
+
+def _verdict_tally(rows: pd.DataFrame, by: str) -> str:
+    """"residual 4/0/0, ...": holds / contradicted / inconclusive counts per value of ``by``."""
+    counts = []
+    for value, group in rows.groupby(by, sort=False):
+        tally = group["verdict"].value_counts()
+        counts.append(f"{value} " + "/".join(str(int(tally.get(v, 0)))
+                                              for v in (claims.HOLDS, claims.CONTRADICTED, claims.INCONCLUSIVE)))
+    return ", ".join(counts)
 
 
 def _same_accuracy(table: pd.DataFrame, root: Path) -> str:
