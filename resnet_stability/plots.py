@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from resnet_stability.atomic import atomic_path
-from resnet_stability.results import aggregate, learned_h_table, level_accuracy_table
+from resnet_stability.results import aggregate, learned_h_table, level_accuracy_table, mean_std
 
 
 def plot_accuracy_vs_h(table, path_stem, title_note: str = "", panel_notes: dict | None = None) -> list[Path]:
@@ -106,7 +106,7 @@ def _long_panels(long, missing: str):
 def _mean_std_line(ax, rows, x: str, **style):
     """One line of ``rows``' mean ± std (error bar) of ``accuracy`` per value of ``x``
     (std undefined with one value: no bar)."""
-    stats = rows.groupby(x)["accuracy"].agg(["mean", "std"]).reset_index()
+    stats = mean_std(rows, [x]).sort_values(x, kind="stable")
     return ax.errorbar(stats[x], stats["mean"], yerr=stats["std"].fillna(0.0), **style)
 
 

@@ -41,6 +41,7 @@ import pandas as pd
 from resnet_stability.atomic import atomic_write_text
 from resnet_stability.correlation import CORRELATION_COLUMNS
 from resnet_stability.results import aggregate, format_mean_std, summary_lines
+from resnet_stability.results import mean_std as results_mean_std
 
 EXIT_USAGE = 2
 PROG = "python -m resnet_stability.report"
@@ -194,10 +195,8 @@ def _ordered(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def mean_std(frame: pd.DataFrame, keys: list[str], value: str = "accuracy") -> pd.DataFrame:
-    """Mean, std (ddof=1) and count of ``value`` per ``keys`` (NaN values are not counted)."""
-    grouped = frame.groupby(keys, sort=False, dropna=False)[value]
-    out = grouped.agg(mean="mean", std="std", n="count").reset_index()
-    return _ordered(out, keys)
+    """:func:`resnet_stability.results.mean_std` of ``value`` per ``keys``, ordered for display."""
+    return _ordered(results_mean_std(frame, keys, value), keys)
 
 
 def _pm(mean, std, count=None, unit: str = "trial") -> str:

@@ -9,14 +9,22 @@ import pandas as pd
 GROUP = ["dataset", "block", "h"]
 
 
+def mean_std(frame: pd.DataFrame, keys: list[str], value: str = "accuracy") -> pd.DataFrame:
+    """Mean, std (ddof=1) and count ``n`` of ``value`` per ``keys``, groups in the order
+    they first appear (NaN values are not counted; NaN keys form their own group). The
+    one mean ± std of the package: the results summary, the report's tables and the
+    figures' error bars all use it."""
+    grouped = frame.groupby(keys, sort=False, dropna=False)[value]
+    return grouped.agg(mean="mean", std="std", n="count").reset_index()
+
+
 def aggregate(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std (ddof=1) and count of test accuracy per dataset × block × h, plus the
-    number of diverged trials and mean train accuracy."""
-    grouped = table.groupby(GROUP, sort=False)
-    summary = grouped["test_accuracy"].agg(mean="mean", std="std", trials="count")
-    summary["diverged"] = grouped["diverged"].sum().astype(int)
-    summary["train_mean"] = grouped["train_accuracy"].mean()
-    summary = summary.reset_index()
+    """Mean, std (ddof=1) and count (``trials``) of test accuracy per dataset × block × h
+    (:func:`mean_std`), plus the number of diverged trials and mean train accuracy."""
+    grouped = table.groupby(GROUP, sort=False, dropna=False)  # the groups of mean_std, in its order
+    summary = mean_std(table, GROUP, "test_accuracy").rename(columns={"n": "trials"})
+    summary["diverged"] = grouped["diverged"].sum().astype(int).to_numpy()
+    summary["train_mean"] = grouped["train_accuracy"].mean().to_numpy()
     # datasets and blocks in the order they first appear, h ascending within each
     order = {key: rank for rank, key in enumerate(dict.fromkeys(zip(summary["dataset"], summary["block"])))}
     summary["_order"] = [order[key] for key in zip(summary["dataset"], summary["block"])]

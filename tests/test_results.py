@@ -172,3 +172,16 @@ def test_level_accuracy_table_and_figure(tmp_path):
     assert [p.suffix for p in written] == [".png", ".pdf"]
     with pytest.raises(ValueError, match="without --levels"):
         plot_accuracy_by_level(table.drop(columns="level_accuracy"), tmp_path / "none")
+
+
+def test_mean_std_by_hand_with_a_missing_value_and_first_appearance_order():
+    """The one mean ± std: ddof = 1, NaN values not counted, groups in the order they
+    first appear (b before a)."""
+    from resnet_stability.results import mean_std
+
+    frame = pd.DataFrame({"key": ["b", "a", "b", "a", "b"], "accuracy": [0.5, 0.2, 0.7, float("nan"), 0.9]})
+    out = mean_std(frame, ["key"])
+    assert list(out["key"]) == ["b", "a"] and list(out["n"]) == [3, 1]
+    assert out["mean"].tolist() == pytest.approx([0.7, 0.2])
+    assert out["std"].iloc[0] == pytest.approx(0.2)  # sqrt(((-.2)^2 + 0 + .2^2) / 2)
+    assert np.isnan(out["std"].iloc[1])  # one value: undefined
