@@ -131,6 +131,8 @@ def test_h_range_stop_is_an_upper_bound():
 BAD_ARGS = [
     (["--dataset", "wine", "--h", "0:1"], "'0:1'"),
     (["--dataset", "wine", "--h", "-1"], "'-1'"),
+    (["--dataset", "wine", "--h", "0.5,0.5"], "duplicates"),
+    (["--dataset", "wine", "--h", ","], "empty"),
     (["--dataset", "wine", "--trials", "0"], "'0'"),
     (["--dataset", "wine", "--blocks", "nope"], "nope"),
     (["--dataset", "nope"], "nope"),

@@ -228,3 +228,27 @@ def test_cell_hash_is_not_touched():
     hard-coded Wine hash is checked in test_a_default_spec_keeps_its_hash)."""
     spec = make_spec(h_values=(0.1, 0.6, 1.0), depth=3)
     assert "stability" not in " ".join(spec.cell_config("residual"))
+
+
+
+@pytest.mark.parametrize("grid, message", [
+    ((), r"^the h grid is empty$"),
+    ((0.5, float("inf")), r"^h must be a finite number > 0, got inf$"),
+    ((0.0,), r"^h must be a finite number > 0, got 0\.0$"),
+    ((float("nan"),), r"^h must be a finite number > 0, got nan$"),
+    ((0.1, 0.1), r"^the h grid has duplicates: \[0\.1, 0\.1\]$"),
+])
+def test_one_rule_for_the_h_grid_in_the_spec_and_the_command_line(grid, message):
+    """``check_h_grid`` is the rule; the spec and ``--h`` both apply it."""
+    import argparse
+
+    from resnet_stability.sweep.cli import parse_h_grid
+    from resnet_stability.sweep.experiment import check_h_grid
+
+    with pytest.raises(ValueError, match=message):
+        check_h_grid(grid)
+    with pytest.raises(ValueError, match=message):
+        resolve_spec("wine", {"h_values": grid})
+    text = ",".join(str(h) for h in grid) or ","
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^invalid --h "):
+        parse_h_grid(text)

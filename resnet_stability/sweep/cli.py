@@ -27,7 +27,7 @@ from pathlib import Path
 from resnet_stability.sweep.devices import DEVICE_CHOICES
 from resnet_stability.sweep.executors import EXECUTORS
 from resnet_stability.data.registry import RECORDS, dataset_names
-from resnet_stability.sweep.experiment import NOISE_KINDS, OPTIMIZERS
+from resnet_stability.sweep.experiment import NOISE_KINDS, OPTIMIZERS, check_h_grid
 
 ALL = "all"
 EXIT_USAGE = 2
@@ -76,10 +76,10 @@ def parse_h_grid(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(
             f"invalid --h {text!r}: give a comma list such as 0.1,0.5,1 or start:stop:step such as 0.1:1.0:0.1"
         ) from None
-    bad = [v for v in values if not (0 < v < float("inf"))]
-    if not values or bad:
-        raise argparse.ArgumentTypeError(f"invalid --h {text!r}: every h must be a finite number > 0")
-    return tuple(values)
+    try:
+        return check_h_grid(values)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"invalid --h {text!r}: {error}") from None
 
 
 def _name_list(allowed, what):

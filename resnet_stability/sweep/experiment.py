@@ -112,6 +112,21 @@ DIVERGED_RULE = (
 QUICK = dict(h_values=(0.1, 0.5, 1.0), trials=2, depth=3, epochs=2, max_rows=300)
 
 
+def check_h_grid(values) -> tuple[float, ...]:
+    """The one rule for an h grid: not empty, every h a finite number > 0, no duplicates;
+    ValueError naming the bad value. (The command line's ``--h`` and the spec both apply
+    it; a block checks its own h, ``layers.members.validate_step_size``.)"""
+    values = tuple(values)
+    if not values:
+        raise ValueError("the h grid is empty")
+    for h in values:
+        if not (h > 0 and h < float("inf")):
+            raise ValueError(f"h must be a finite number > 0, got {h!r}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"the h grid has duplicates: {list(values)}")
+    return values
+
+
 @dataclasses.dataclass(frozen=True)
 class ExperimentSpec:
     """Everything that determines the numbers of a sweep (and nothing else)."""
@@ -182,13 +197,7 @@ class ExperimentSpec:
                 raise ValueError(f"unknown block {block!r}; allowed: {', '.join(sorted(BLOCKS))}")
         if len(set(self.blocks)) != len(self.blocks):
             raise ValueError(f"blocks has duplicates: {list(self.blocks)}")
-        if not self.h_values:
-            raise ValueError("the h grid is empty")
-        for h in self.h_values:
-            if not (h > 0 and h < float("inf")):
-                raise ValueError(f"h must be a finite number > 0, got {h!r}")
-        if len(set(self.h_values)) != len(self.h_values):
-            raise ValueError(f"the h grid has duplicates: {list(self.h_values)}")
+        check_h_grid(self.h_values)
         if not (self.lr > 0 and self.lr < float("inf")):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         if self.optimizer not in OPTIMIZERS:
