@@ -57,7 +57,7 @@ def field_jacobian_at_first_row(field, y):
     y ([M,] batch, w) -> ([M,] w, w), entry [j, i] ≈ ∂f_i/∂y_j; no gradient flows."""
     width = int(y.shape[-1])
     lead = tuple(int(d) for d in y.shape[:-2])  # (M,) with members, () without
-    point = ops.reshape(ops.stop_gradient(y[..., :1, :]), lead + (1, width))  # ([M,] 1, w), shape known when traced
+    point = ops.reshape(y[..., :1, :], lead + (1, width))  # ([M,] 1, w), shape known when traced
     eps = FD_STEP * ops.maximum(1.0, ops.max(ops.abs(point), axis=(-2, -1), keepdims=True))
     probes = ops.concatenate([point, point + eps * ops.eye(width, dtype=point.dtype)], axis=-2)
     values = field(probes, training=False)  # ([M,] w + 1, w)

@@ -222,13 +222,14 @@ def _beyond(root: Path) -> list[str]:
         if noise_path.exists():
             noise = pd.read_csv(noise_path)
             noise = noise[(noise["level"] == noise["level"].max()) & (noise["block"] == beyond.ALL)]
+            verdicts = beyond.correlation_verdicts(noise, ">")
             out += ["### Transfer under noise", "",
                     _figure(folder / "stability_vs_noise_loss.png", "accuracy lost under noise against euler_max"), "",
                     f"Accuracy lost at noise level {noise['level'].max():g} (clean minus noisy test accuracy; "
                     "standardised inputs perturbed per `--noise`), all blocks together:", "",
-                    _correlation_markdown(beyond.correlation_verdicts(noise, ">"), ["dataset", "noise"]), "",
+                    _correlation_markdown(verdicts, ["dataset", "noise"]), "",
                     "Verdicts by noise kind over the datasets (holds / contradicted / inconclusive): "
-                    + _verdict_tally(beyond.correlation_verdicts(noise, ">"), "noise") + ".", ""]
+                    + _verdict_tally(verdicts, "noise") + ".", ""]
     over_time = root / "bitcoin-simulated" / "stability_time_correlation.csv"
     if over_time.exists():
         windows = pd.read_csv(over_time)
