@@ -583,3 +583,28 @@ def test_subsample_positions_are_the_rows_subsample_rows_keeps():
     ds = load_dataset("wine")
     small = subsample_rows(ds, 30, 2)
     np.testing.assert_array_equal(small.X, ds.X[subsample_positions(ds.X.shape[0], 30, 2)])
+
+
+def test_data_fingerprint_is_content_not_place_and_sees_either_end(tmp_path):
+    from resnet_stability.data.files import data_fingerprint
+
+    rng = np.random.default_rng(0)
+    body = rng.integers(0, 256, size=3 * (1 << 20), dtype=np.uint8).tobytes()  # > 2 MiB: head and tail read
+    original = tmp_path / "one" / "data.csv"
+    original.parent.mkdir()
+    original.write_bytes(body)
+    moved = tmp_path / "two" / "renamed.csv"
+    moved.parent.mkdir()
+    moved.write_bytes(body)
+    assert data_fingerprint(original) == data_fingerprint(moved)
+    for changed in (b"x" + body[1:], body[:-1] + b"x", body + b"\n", body[:-1]):
+        moved.write_bytes(changed)
+        assert data_fingerprint(moved) != data_fingerprint(original)
+    # a folder: each file's place inside it counts, the folder's own place does not
+    for folder in ("f1", "f2"):
+        (tmp_path / folder / "sub").mkdir(parents=True)
+        (tmp_path / folder / "sub" / "a.csv").write_bytes(b"1,2\n")
+        (tmp_path / folder / "b.csv").write_bytes(b"3,4\n")
+    assert data_fingerprint(tmp_path / "f1") == data_fingerprint(tmp_path / "f2")
+    (tmp_path / "f2" / "sub" / "a.csv").rename(tmp_path / "f2" / "a.csv")
+    assert data_fingerprint(tmp_path / "f1") != data_fingerprint(tmp_path / "f2")

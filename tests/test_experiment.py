@@ -252,3 +252,20 @@ def test_one_rule_for_the_h_grid_in_the_spec_and_the_command_line(grid, message)
     text = ",".join(str(h) for h in grid) or ","
     with pytest.raises(argparse.ArgumentTypeError, match=r"^invalid --h "):
         parse_h_grid(text)
+
+
+def test_a_cell_hash_follows_the_data_content_not_its_location(tmp_path):
+    """A results folder holding its own data file (the simulated Bitcoin demo) resumes
+    when moved; different rows are a different cell."""
+    rows = "timestamp,amount,label\n" + "".join(f"{t},{t * 0.5},{t % 2}\n" for t in range(50))
+    here, there = tmp_path / "a" / "tx.csv", tmp_path / "b" / "copied.csv"
+    for path in (here, there):
+        path.parent.mkdir()
+        path.write_text(rows)
+    spec_here = resolve_spec("bitcoin", {"data_path": str(here)})
+    spec_there = resolve_spec("bitcoin", {"data_path": str(there)})
+    assert spec_here.data_path != spec_there.data_path
+    assert spec_here.cell_hash("residual") == spec_there.cell_hash("residual")
+    assert str(tmp_path) not in json.dumps(spec_here.cell_config("residual"))
+    there.write_text(rows + "50,25.0,0\n")
+    assert resolve_spec("bitcoin", {"data_path": str(there)}).cell_hash("residual") != spec_here.cell_hash("residual")

@@ -74,6 +74,33 @@ def sha256_file(path: os.PathLike | str, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+FINGERPRINT_EDGE_BYTES = 1 << 20
+
+
+def data_fingerprint(path: os.PathLike | str, edge_bytes: int = FINGERPRINT_EDGE_BYTES) -> str:
+    """A short hex identity of a user's data file or folder by content, not location.
+
+    SHA-256 over, for every file (a folder: each file under it, sorted by its path
+    relative to the folder; a file: that file alone, its name left out), the relative
+    path, the byte size, and the first and last ``edge_bytes`` bytes. Moving, copying or
+    renaming the data keeps the fingerprint (so a results folder that holds its own data
+    file resumes wherever it lies); appending rows, truncating or editing either end
+    changes it. Reads at most ``2 * edge_bytes`` per file, however large the file is.
+    """
+    root = pathlib.Path(path)
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    digest = hashlib.sha256()
+    for file in files:
+        relative = file.relative_to(root).as_posix() if root.is_dir() else ""
+        size = file.stat().st_size
+        digest.update(f"{relative}\0{size}\0".encode())
+        with open(file, "rb") as handle:
+            digest.update(handle.read(edge_bytes))
+            handle.seek(max(size - edge_bytes, 0))
+            digest.update(handle.read(edge_bytes))
+    return digest.hexdigest()[:16]
+
+
 def verified_path(relpath: str) -> pathlib.Path:
     """Return ``data_root() / "uci" / relpath`` after checking it exists and its SHA-256.
 

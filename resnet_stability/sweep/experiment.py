@@ -276,7 +276,12 @@ class ExperimentSpec:
         return len(self.h_values) * self.trials
 
     def cell_config(self, block: str) -> dict:
-        """The configuration of one (dataset, block) cell: the spec with one block."""
+        """The configuration of one (dataset, block) cell: the spec with one block.
+
+        A user's data file or folder (``data_path``) enters by content
+        (:func:`~resnet_stability.data.files.data_fingerprint`), not by location, so a
+        results folder moved to another machine or path still finds its finished cells.
+        """
         config = dataclasses.asdict(self)
         config.pop("blocks")
         config["block"] = block
@@ -297,6 +302,10 @@ class ExperimentSpec:
             config.pop("levels")
         if not self.stability_penalty:  # no penalty: earlier cells keep their hashes
             config.pop("stability_penalty")
+        if self.data_path is not None:  # the data's content, not where it lies: moved folders resume
+            from resnet_stability.data.files import data_fingerprint
+
+            config["data_path"] = f"content:{data_fingerprint(self.data_path)}"
         return config
 
     def cell_hash(self, block: str) -> str:
