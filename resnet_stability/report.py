@@ -42,15 +42,16 @@ from resnet_stability.atomic import atomic_write_text
 from resnet_stability.correlation import CORRELATION_COLUMNS
 from resnet_stability.results import aggregate, format_mean_std, summary_lines
 from resnet_stability.results import mean_std as results_mean_std
+from resnet_stability.sweep.store import OUTPUTS
 
 EXIT_USAGE = 2
 PROG = "python -m resnet_stability.report"
 
-RESULTS_CSV = "results.csv"
-SPEC_JSON = "spec.json"
-NOISE_CSV = "noise_robustness.csv"
-TIME_CSV = "accuracy_over_time.csv"
-STABILITY_CSV = "stability_correlation.csv"
+RESULTS_CSV = OUTPUTS.results
+SPEC_JSON = OUTPUTS.spec
+NOISE_CSV = OUTPUTS.noise
+TIME_CSV = OUTPUTS.over_time
+STABILITY_CSV = OUTPUTS.stability
 
 RESULTS_COLUMNS = ("dataset", "block", "h", "test_accuracy", "train_accuracy", "diverged")
 NOISE_COLUMNS = ("dataset", "block", "h", "trial", "noise", "level", "accuracy")
@@ -79,7 +80,7 @@ STABILITY_TEXT = (
     "with test accuracy, with a 95% percentile bootstrap interval over networks (10 000 resamples, "
     "seed 0). The paper's thesis predicts ρ < 0. block 'all': every block of the dataset together; "
     "members 'not_diverged': without diverged networks; n_inf: networks whose statistic is infinite "
-    "(diverged, non-finite Jacobian). See stability_vs_accuracy.png."
+    f"(diverged, non-finite Jacobian). See {OUTPUTS.png(OUTPUTS.stability_figure)}."
 )
 
 VERSION_PACKAGES = (("TensorFlow", "tensorflow"), ("Keras", "keras"), ("numpy", "numpy"), ("pandas", "pandas"))

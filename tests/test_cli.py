@@ -27,7 +27,6 @@ from helpers import (
     cli_env,
     error_lines,
     finished_cells,
-    hand_transfer_tables,
     one_error_line,
     popen,
     sweep_argv,
@@ -432,30 +431,25 @@ def test_quick_sweep_writes_the_columns_the_figure_and_the_correlations(tmp_path
     assert 'id="stability"' in html_path.read_text(encoding="utf-8")
 
 
-def test_transfer_scatters_plot_the_largest_noise_level_and_the_last_window(tmp_path, monkeypatch):
-    """stability_vs_noise_loss: the members' loss at the kind's largest level (1.0, not
-    0.5) against euler_max; stability_vs_time: the accuracy on the last window."""
-    from resnet_stability import plots
+def test_a_sweep_loads_each_dataset_once(tmp_path, monkeypatch, capsys):
+    """The up-front check and every cell of a dataset share one load, and the cache keeps
+    one entry per registered dataset, so a sweep over all of them reads each once too."""
+    from resnet_stability import data
+    from resnet_stability.data.registry import dataset_names
+    from resnet_stability.sweep import runner
 
-    results, noise, windows = hand_transfer_tables()
-    drawn = {}
-    original = plots.plot_stability_vs_accuracy
+    runner._load.cache_clear()
+    loads = []
+    original = data.load_dataset
 
-    def record(table, correlations, path_stem, **kwargs):
-        drawn[path_stem.name] = (table, correlations, kwargs)
-        return original(table, correlations, path_stem, **kwargs)
+    def counting(name, *args, **kwargs):
+        loads.append(name)
+        return original(name, *args, **kwargs)
 
-    monkeypatch.setattr(plots, "plot_stability_vs_accuracy", record)
-    written = cli.write_stability_extras(results, tmp_path, noise=noise, over_time=windows)
-    names = {p.name for p in written}
-    assert {"stability_vs_noise_loss.png", "stability_vs_time.png", "stability_noise_correlation.csv",
-            "stability_time_correlation.csv"} <= names
-    table, correlations, kwargs = drawn["stability_vs_noise_loss"]
-    assert kwargs["outcome"] == "accuracy_lost" and set(table["level"]) == {1.0}
-    expected = np.where(np.isinf(table["euler_max"]), 0.0, 0.1 * table["euler_max"])
-    np.testing.assert_allclose(table["accuracy_lost"], expected, atol=1e-12)
-    assert set(table["dataset"]) == set(correlations["dataset"]) == {"wine · gaussian noise 1"}
-    assert set(correlations["level"]) == {1.0}
-    table, correlations, kwargs = drawn["stability_vs_time"]
-    assert kwargs["outcome"] == "accuracy" and set(table["window"]) == {2} and (table["accuracy"] == 0.5).all()
-    assert set(correlations["window"]) == {2} and len(table) == len(results)
+    monkeypatch.setattr(data, "load_dataset", counting)
+    args = ["--dataset", "wine,synthetic", "--quick", "--blocks", "residual,shrinkage", "--trials", "1",
+            "--epochs", "1", "--depth", "2", "--h", "0.5", "--out", str(tmp_path / "o")]
+    assert sweep.main(args) == 0
+    capsys.readouterr()
+    assert sorted(loads) == ["synthetic", "wine"]
+    assert runner._load.cache_info().maxsize >= len(dataset_names(needs_data=False))

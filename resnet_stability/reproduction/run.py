@@ -81,6 +81,16 @@ PROPAGATION = (
     ("batchnorm h=0.1, 500 blocks", "batchnorm", 0.1, 500),
 )
 PROPAGATION_TRIALS = 10
+#: Where the propagation study writes, under the reproduction's root: one table and one
+#: grid per configuration (:func:`propagation_stem`), all rows, the per-layer figure.
+PROPAGATION_FOLDER = "propagation"
+PROPAGATION_CSV = "propagation.csv"
+LAYER_ACCURACY_PNG = "layer_accuracy.png"
+
+
+def propagation_stem(block: str, h: float, depth: int) -> str:
+    """The file stem of one propagation configuration (``<stem>.csv``, ``<stem>.png``)."""
+    return f"{block}_h{h:g}_depth{depth}"
 
 
 def sweep_command(name: str, root: Path = ROOT) -> list[str]:
@@ -134,11 +144,11 @@ def run_propagation(root: Path = ROOT) -> None:
     from resnet_stability.analysis.propagation import plot_propagation
     from resnet_stability.atomic import atomic_write_text
 
-    folder = root / "propagation"
+    folder = root / PROPAGATION_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     frames = []
     for name, block, h, depth in PROPAGATION:
-        stem = f"{block}_h{h:g}_depth{depth}"
+        stem = propagation_stem(block, h, depth)
         path = folder / f"{stem}.csv"
         if not path.exists():
             print(f"== propagation: {name}", flush=True)
@@ -147,8 +157,8 @@ def run_propagation(root: Path = ROOT) -> None:
             atomic_write_text(path, frame.to_csv(index=False))
         frames.append(pd.read_csv(path))
     table = pd.concat(frames, ignore_index=True)
-    atomic_write_text(folder / "propagation.csv", table.to_csv(index=False))
-    plot_layer_accuracy(table, folder / "layer_accuracy.png")
+    atomic_write_text(folder / PROPAGATION_CSV, table.to_csv(index=False))
+    plot_layer_accuracy(table, folder / LAYER_ACCURACY_PNG)
 
 
 def plot_layer_accuracy(table: pd.DataFrame, path: Path) -> Path:

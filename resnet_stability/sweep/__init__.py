@@ -5,8 +5,8 @@ From the shell ``python -m resnet_stability.sweep --dataset wine``; from Python
 one per (dataset, block); a cell trains every (h, trial) network at once. One module a
 step, in the order a sweep runs them:
 
-- :mod:`~resnet_stability.sweep.cli`: the command line: flags to specs, then the
-  tables, figures and summary of the finished cells;
+- :mod:`~resnet_stability.sweep.cli`: the command line: flags to specs, run the
+  cells, write the outputs;
 - :mod:`~resnet_stability.sweep.experiment`: what a sweep trains (``ExperimentSpec``,
   the paper's presets, seeds); :mod:`~resnet_stability.sweep.noise`: the input
   perturbations of its noise-robustness scores;
@@ -23,7 +23,9 @@ step, in the order a sweep runs them:
   ONE members model (its optimiser step: :mod:`~resnet_stability.sweep.train_step`),
   from a batch source: a dataset in memory or
   :mod:`~resnet_stability.sweep.streaming`'s file read in chunks;
-- :mod:`~resnet_stability.sweep.records`: a trained cell as tidy tables.
+- :mod:`~resnet_stability.sweep.records`: a trained cell as tidy tables;
+- :mod:`~resnet_stability.sweep.outputs`: the finished cells' tables, figures and
+  summary, under the names the store owns (:data:`~resnet_stability.sweep.store.OUTPUTS`).
 
 Importing this package is light (no TensorFlow), so ``--help`` answers at once.
 """

@@ -32,7 +32,9 @@ def check_out_folder(out: Path, quick: bool) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PermissionError(f"--out {out}: the folder {existing} is not writable; choose another --out "
                               "or fix its permissions")
-    spec_path = out / "spec.json"
+    from resnet_stability.sweep.store import OUTPUTS
+
+    spec_path = out / OUTPUTS.spec
     if quick and spec_path.is_file():
         try:
             recorded = json.loads(spec_path.read_text(encoding="utf-8")).get("quick")
@@ -40,7 +42,7 @@ def check_out_folder(out: Path, quick: bool) -> None:
             recorded = None
         if recorded is not True:
             raise ValueError(
-                f"--out {out} holds a full (not --quick) sweep: a --quick run would overwrite its results.csv, "
+                f"--out {out} holds a full (not --quick) sweep: a --quick run would overwrite its {OUTPUTS.results}, "
                 "summary and figures; choose another --out (the default for --quick is results/<dataset>-quick)"
             )
 

@@ -277,6 +277,28 @@ def with_simulated_bitcoin(spec, out: Path, quick: bool):
     return dataclasses.replace(spec, data_path=str(path.resolve()))
 
 
+def dataset_notes(spec, source: str) -> dict:
+    """Load (or, streamed, scan) the data of ``spec`` once, before any training, so a bad
+    file fails first; return what the outputs record of it: whether it is synthetic, its
+    rows and, for time-split data, its windows (printed)."""
+    if spec.stream:  # a streamed scan validates the file and finds its windows without holding it
+        from resnet_stability.sweep.streaming import stream_notes
+
+        notes = stream_notes(spec)
+        print(f"{spec.dataset} (streamed in chunks of {spec.chunk_rows} rows): {notes['windows']}")
+        return notes
+    from resnet_stability.data.bitcoin import is_synthetic
+
+    dataset = load_checked(spec, source)
+    notes = {"synthetic": is_synthetic(dataset), "rows": int(dataset.X.shape[0])}
+    if dataset.time is not None:
+        from resnet_stability.sweep.plan import time_split_for
+
+        notes["windows"] = time_split_for(dataset, spec).describe()
+        print(f"{spec.dataset}: {notes['windows']}")
+    return notes
+
+
 def run(args) -> int:
     specs = resolve_specs(args)
     out = args.out or default_out(args)
@@ -294,16 +316,7 @@ def run(args) -> int:
 
     tf.get_logger().setLevel("ERROR")  # one new train step per cell is expected, not a retracing problem
 
-    from resnet_stability.atomic import atomic_write_text
-    from resnet_stability.data.bitcoin import is_synthetic
-    from resnet_stability.plots import (
-        plot_accuracy_by_level,
-        plot_accuracy_over_time,
-        plot_accuracy_vs_h,
-        plot_learned_h,
-        plot_noise_robustness,
-    )
-    from resnet_stability.results import aggregate, learned_h_table, level_accuracy_table, summary_lines
+    from resnet_stability.sweep.outputs import write_outputs
     from resnet_stability.sweep.schedule import run_pending_cells
     from resnet_stability.sweep.store import ResultsStore
 
@@ -311,21 +324,7 @@ def run(args) -> int:
     print(f"resnet_stability sweep: writing to {out.resolve()}")
     print(f"device: {device.description}; executor: {args.executor}")
     specs = [with_simulated_bitcoin(spec, out, args.quick) for spec in specs]
-    notes = {}
-    for spec in specs:  # load every dataset once up front: bad files fail before any training
-        if spec.stream:  # a streamed scan validates the file and finds its windows without holding it
-            from resnet_stability.sweep.streaming import stream_notes
-
-            notes[spec.dataset] = stream_notes(spec)
-            print(f"{spec.dataset} (streamed in chunks of {spec.chunk_rows} rows): {notes[spec.dataset]['windows']}")
-            continue
-        dataset = load_checked(spec, args.source)
-        notes[spec.dataset] = {"synthetic": is_synthetic(dataset), "rows": int(dataset.X.shape[0])}
-        if dataset.time is not None:
-            from resnet_stability.sweep.plan import time_split_for
-
-            notes[spec.dataset]["windows"] = time_split_for(dataset, spec).describe()
-            print(f"{spec.dataset}: {notes[spec.dataset]['windows']}")
+    notes = {spec.dataset: dataset_notes(spec, args.source) for spec in specs}  # bad files fail before training
     store.write_spec(
         specs, {"device": device.description, "executor": args.executor, "datasets": notes, "quick": args.quick}
     )
@@ -333,110 +332,10 @@ def run(args) -> int:
     options = dict(source=args.source, device=args.device, jit=args.jit, progress=args.executor == "inprocess")
     run_pending_cells(store, specs, args.executor, args.address, **options)
 
-    table = store.read_table(specs)
-    written = [store.write_table(table)]
-    agg_path = out / "accuracy_by_h.csv"
-    atomic_write_text(agg_path, aggregate(table).to_csv(index=False))
-    written.append(agg_path)
-    note = " [quick]" if args.quick else ""
-    panel_notes = {name: " [synthetic data]" for name, n in notes.items() if n["synthetic"]}  # per dataset
-    written += plot_accuracy_vs_h(table, out / "accuracy_vs_h", title_note=note, panel_notes=panel_notes)
-    over_time = store.read_table(specs, "over_time")
-    if len(over_time):
-        atomic_write_text(out / "accuracy_over_time.csv", over_time.to_csv(index=False))
-        windows = "; ".join(f"{name}: {n['windows']}" for name, n in notes.items() if "windows" in n)
-        written += [out / "accuracy_over_time.csv"]
-        written += plot_accuracy_over_time(over_time, out / "accuracy_over_time", windows, title_note=note,
-                                           panel_notes=panel_notes)
-    noise = store.read_table(specs, "noise")
-    if len(noise):
-        atomic_write_text(out / "noise_robustness.csv", noise.to_csv(index=False))
-        written += [out / "noise_robustness.csv"]
-        written += plot_noise_robustness(noise, out / "noise_robustness", title_note=note, panel_notes=panel_notes)
-    written += write_stability_outputs(table, out, note, panel_notes, noise, over_time)
-    learned = learned_h_table(table)
-    if len(learned):
-        atomic_write_text(out / "learned_h.csv", learned.to_csv(index=False))
-        written += [out / "learned_h.csv"]
-        written += plot_learned_h(table, out / "learned_h", title_note=note, panel_notes=panel_notes)
-    by_level = level_accuracy_table(table)
-    if len(by_level):
-        atomic_write_text(out / "accuracy_by_level.csv", by_level.to_csv(index=False))
-        written += [out / "accuracy_by_level.csv"]
-        written += plot_accuracy_by_level(table, out / "accuracy_by_level", title_note=note, panel_notes=panel_notes)
-    lines = summary_lines(table)
-    atomic_write_text(out / "summary.txt", "\n".join(lines) + "\n")
-    written.append(out / "summary.txt")
+    written, lines = write_outputs(store, specs, notes, quick=args.quick)
     print("\n".join(lines))
     print("wrote " + ", ".join(str(path) for path in written))
     return 0
-
-
-def write_stability_outputs(table, out: Path, note: str = "", panel_notes: dict | None = None,
-                            noise=None, over_time=None) -> list[Path]:
-    """``stability_correlation.csv`` (Spearman's ρ of ``euler_max`` against test accuracy,
-    per dataset and block, :func:`~resnet_stability.correlation.stability_correlations`)
-    and ``stability_vs_accuracy.png``/``.pdf``, where the table has the statistic for
-    some member, and :func:`write_stability_extras` for ``noise`` and ``over_time``;
-    else nothing."""
-    if "euler_max" not in table.columns or not table["euler_max"].notna().any():
-        return []
-    from resnet_stability.atomic import atomic_write_text
-    from resnet_stability.correlation import stability_correlations
-    from resnet_stability.plots import plot_stability_vs_accuracy
-
-    correlations = stability_correlations(table)
-    path = out / "stability_correlation.csv"
-    atomic_write_text(path, correlations.to_csv(index=False))
-    written = [path] + plot_stability_vs_accuracy(table, correlations, out / "stability_vs_accuracy",
-                                                  title_note=note, panel_notes=panel_notes)
-    return written + write_stability_extras(table, out, noise, over_time)
-
-
-def write_stability_extras(table, out: Path, noise=None, over_time=None) -> list[Path]:
-    """With noise scores: ``stability_noise_correlation.csv`` (ρ of ``euler_max`` against
-    the accuracy lost per noise kind and level) and ``stability_vs_noise_loss.png`` (the
-    scatter at each kind's largest level); with time windows:
-    ``stability_time_correlation.csv`` (ρ against the accuracy on each window) and
-    ``stability_vs_time.png`` (the scatter on the last window)."""
-    import pandas as pd
-
-    from resnet_stability.atomic import atomic_write_text
-    from resnet_stability.correlation import noise_loss_correlations, noise_losses, window_correlations, with_statistic
-    from resnet_stability.plots import plot_stability_vs_accuracy
-
-    written = []
-    if noise is not None and len(noise):
-        correlations = noise_loss_correlations(table, noise)
-        atomic_write_text(out / "stability_noise_correlation.csv", correlations.to_csv(index=False))
-        written.append(out / "stability_noise_correlation.csv")
-        losses = noise_losses(table, noise)
-        frames, lines = [], []
-        for kind in dict.fromkeys(losses["noise"]):  # one panel per dataset and kind, at the kind's largest level
-            level = losses.loc[losses["noise"] == kind, "level"].max()
-            label = f"{kind} noise {level:g}"
-            frames.append(_panel(losses[(losses["noise"] == kind) & (losses["level"] == level)], label))
-            lines.append(_panel(correlations[(correlations["noise"] == kind) & (correlations["level"] == level)], label))
-        if frames:
-            written += plot_stability_vs_accuracy(pd.concat(frames), pd.concat(lines), out / "stability_vs_noise_loss",
-                                                  outcome="accuracy_lost", ylabel="accuracy lost under noise")
-    if over_time is not None and len(over_time):
-        correlations = window_correlations(table, over_time)
-        atomic_write_text(out / "stability_time_correlation.csv", correlations.to_csv(index=False))
-        written.append(out / "stability_time_correlation.csv")
-        last = over_time["window"].max()  # the window furthest from the training span
-        label = f"window {last}"
-        written += plot_stability_vs_accuracy(
-            _panel(with_statistic(table, over_time[over_time["window"] == last]), label),
-            _panel(correlations[correlations["window"] == last], label), out / "stability_vs_time",
-            outcome="accuracy", ylabel=f"accuracy on the last time window ({last})",
-        )
-    return written
-
-
-def _panel(frame, label: str):
-    """``frame`` with its datasets renamed "<dataset> · label": one scatter panel each."""
-    return frame.assign(dataset=frame["dataset"].astype(str) + " · " + label)
 
 
 def main(argv=None) -> int:

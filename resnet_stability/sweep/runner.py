@@ -12,6 +12,7 @@ import sys
 
 import pandas as pd
 
+from resnet_stability.data.registry import RECORDS
 from resnet_stability.sweep.experiment import ExperimentSpec
 
 
@@ -28,12 +29,13 @@ class CellOutput:
 
 def load_spec_dataset(spec: ExperimentSpec, source: str = "local"):
     """The dataset of ``spec`` (its file for the Bitcoin-type datasets), subsampled to
-    ``spec.max_rows`` rows if set. Datasets are immutable, so the last few loaded are
-    kept: the sweep's up-front check and the cells of one process read a file once."""
+    ``spec.max_rows`` rows if set. Datasets are immutable, so the last loaded are kept,
+    as many as there are registered datasets: the sweep's up-front check and the cells of
+    one process read each dataset once, even in a sweep over all of them."""
     return _load(spec.dataset, spec.data_path, source, spec.max_rows, spec.seed, spec.inputs)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=len(RECORDS))
 def _load(name: str, data_path: str | None, source: str, max_rows: int | None, seed: int, inputs: str | None):
     from resnet_stability.data import dataset_record, load_dataset, subsample_rows
 

@@ -8,6 +8,11 @@ Layout of an output folder::
     OUT/cells/.<dataset>__<block>__<hash>.lock       lock file: one sweep computes the cell
     OUT/results.csv                                 the table of this sweep's finished cells
     OUT/spec.json                                   the resolved configuration of the last run
+    OUT/<name>.csv, OUT/<figure>.png|.pdf           the tables and figures made from them
+
+Every file name at the top of the folder is in :data:`OUTPUTS` (:class:`OutputNames`),
+the one place the sweep, the report and the reproduction take them from; the tables and
+figures are written by :mod:`~resnet_stability.sweep.outputs`.
 
 Every file is written to a temporary file in the same folder and renamed into place
 (mode ``0666 & ~umask``, as a plain ``open`` would give). A cell's extra tables are
@@ -24,6 +29,7 @@ never overwrites them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -40,6 +46,41 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 MARKER_SUFFIX = ".done.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputNames:
+    """The file names at the top of a sweep's output folder. Tables end in ``.csv``;
+    figures are stems, each written as ``<stem>.png`` and ``<stem>.pdf``."""
+
+    results: str = "results.csv"  # one row per network: the finished cells' tables, concatenated
+    spec: str = "spec.json"  # the resolved configuration of the last run
+    summary: str = "summary.txt"  # best h and h = 0.1 / 1 per dataset × block, as printed
+    accuracy_by_h: str = "accuracy_by_h.csv"  # mean ± std per dataset × block × h
+    accuracy_vs_h: str = "accuracy_vs_h"  # figure
+    over_time: str = "accuracy_over_time.csv"  # per member × later time window
+    over_time_figure: str = "accuracy_over_time"
+    noise: str = "noise_robustness.csv"  # per member × noise kind × level
+    noise_figure: str = "noise_robustness"
+    stability: str = "stability_correlation.csv"  # Spearman's ρ of euler_max against accuracy
+    stability_figure: str = "stability_vs_accuracy"
+    stability_noise: str = "stability_noise_correlation.csv"  # ρ against the accuracy lost under noise
+    stability_noise_figure: str = "stability_vs_noise_loss"
+    stability_time: str = "stability_time_correlation.csv"  # ρ against the accuracy on each time window
+    stability_time_figure: str = "stability_vs_time"
+    learned_h: str = "learned_h.csv"  # learned steps per block (--learn-h)
+    learned_h_figure: str = "learned_h"
+    by_level: str = "accuracy_by_level.csv"  # accuracy after each level (--levels)
+    by_level_figure: str = "accuracy_by_level"
+
+    @staticmethod
+    def png(figure: str) -> str:
+        """The PNG file of ``figure`` (a stem)."""
+        return f"{figure}.png"
+
+
+#: The one table of output file names (see :class:`OutputNames`).
+OUTPUTS = OutputNames()
 
 
 def _sha256(path: Path) -> str:
@@ -153,13 +194,17 @@ class ResultsStore:
         frames = [pd.read_csv(path) for path in paths if path.exists()]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def path(self, name: str) -> Path:
+        """``out / name``: a file name from :data:`OUTPUTS`, or a figure stem."""
+        return self.out / name
+
     def write_table(self, table: pd.DataFrame) -> Path:
-        path = self.out / "results.csv"
+        path = self.path(OUTPUTS.results)
         atomic_write_text(path, table.to_csv(index=False))
         return path
 
     def write_spec(self, specs: list[ExperimentSpec], extra: dict) -> Path:
-        path = self.out / "spec.json"
+        path = self.path(OUTPUTS.spec)
         payload = {"experiments": [spec.to_dict() for spec in specs], **extra}
         atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
         return path
