@@ -81,6 +81,7 @@ def test_the_sensitivity_run_is_reported_beside_the_main_verdict_never_instead(t
     flat.to_csv(sensitivity / "results.csv", index=False)
     text = write_reproduction(root, tmp_path / "REPRODUCTION.md").read_text(encoding="utf-8")
     assert "| C4 | wine | ✅ holds | ❌ contradicted |" in text
+    assert ", 1 reversed (holds ↔ contradicted)," in text
     summary = pd.read_csv(root / "claims.csv")
     assert summary[(summary["claim"] == "C4") & (summary["dataset"] == "wine")]["verdict"].item() == "holds"
     assert (root / reproduction.SENSITIVITY_LR / "claims_parts.csv").exists()
@@ -111,3 +112,12 @@ def test_markdown_subset_renders_headings_lists_code_and_emphasis():
     page = markdown_to_html("# Title\n\n- one `x`\n- **two**\n  continued\n\n```\na < b\n```\n\n_note_ text", Path("."))
     assert page == ("<h1>Title</h1>\n<ul><li>one <code>x</code></li><li><strong>two</strong> continued</li></ul>\n"
                     "<pre>a &lt; b</pre>\n<p><em>note</em> text</p>")
+
+
+def test_verdict_changes_counts_each_kind_of_move():
+    from resnet_stability.reproduction.document import verdict_changes
+
+    h, c, i = "holds", "contradicted", "inconclusive"
+    text = verdict_changes([(h, h), (i, i), (h, c), (c, h), (h, i), (c, i), (c, i), (i, h)])
+    assert text == ("Of 8 verdicts checked at both learning rates: 2 unchanged, 2 reversed (holds ↔ contradicted), "
+                    "3 decided at 1e-3 but inconclusive at 1e-2, 1 inconclusive at 1e-3 but decided at 1e-2.")

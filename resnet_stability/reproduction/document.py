@@ -75,10 +75,25 @@ def sensitivity_markdown(root: Path, summary: pd.DataFrame) -> list[str]:
     if other.empty:
         return out + ["_Not run yet._", ""]
     main = {(r.claim, r.dataset): r.verdict for r in summary.itertuples()}
-    rows = [[r.claim, r.dataset, MARK[main[(r.claim, r.dataset)]] if (r.claim, r.dataset) in main else "",
-             MARK[r.verdict]] for r in other.itertuples() if r.dataset != "(overall)"]
+    pairs = [(r.claim, r.dataset, main.get((r.claim, r.dataset)), r.verdict)
+             for r in other.itertuples() if r.dataset != "(overall)"]
+    rows = [[claim, data, MARK[before] if before else "", MARK[after]] for claim, data, before, after in pairs]
     return out + [_md_table(["claim", "data", "lr 1e-3 (the reproduction)", "lr 1e-2"], rows), "",
+                  verdict_changes([(before, after) for *_, before, after in pairs if before]), "",
                   f"Every part with its interval: `reproduction/{SENSITIVITY_LR}/claims_parts.csv`.", ""]
+
+
+def verdict_changes(pairs: list[tuple[str, str]]) -> str:
+    """One sentence counting how (main, sensitivity) verdict pairs move: unchanged,
+    reversed (holds <-> contradicted), decided -> inconclusive, inconclusive -> decided."""
+    decided = {claims.HOLDS, claims.CONTRADICTED}
+    same = sum(a == b for a, b in pairs)
+    reversed_ = sum(a in decided and b in decided and a != b for a, b in pairs)
+    lost = sum(a in decided and b == claims.INCONCLUSIVE for a, b in pairs)
+    gained = sum(a == claims.INCONCLUSIVE and b in decided for a, b in pairs)
+    return (f"Of {len(pairs)} verdicts checked at both learning rates: {same} unchanged, {reversed_} reversed "
+            f"(holds ↔ contradicted), {lost} decided at 1e-3 but inconclusive at 1e-2, {gained} inconclusive at "
+            "1e-3 but decided at 1e-2.")
 
 
 def claims_tables(root: Path = ROOT, variant: str = "paper") -> tuple[pd.DataFrame, pd.DataFrame]:
