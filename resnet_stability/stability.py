@@ -72,6 +72,11 @@ __all__ = [
     "zeros_zero_stable_region",
 ]
 
+#: Test inputs per network at which a sweep takes the Prop. 1 statistic (``euler_max``):
+#: in memory a seeded sample of each member's own test rows, streamed the first rows of
+#: the first test window (:mod:`resnet_stability.sweep.trainer`).
+STABILITY_SAMPLE = 64
+
 #: Default distance below which two computed roots are treated as one multiple root.
 #: A double root of a polynomial with O(1) coefficients is computed (by np.roots, i.e. the
 #: companion-matrix eigenvalues) as two roots about sqrt(machine eps) ~ 1.5e-8 apart; a

@@ -154,3 +154,19 @@ def test_train_batches_are_the_documented_order_of_the_training_rows(tx_file):
         assert x.dtype == np.float32 and y.dtype == np.int32
         np.testing.assert_array_equal(x, dataset.X[train_rows[positions]].astype(np.float32))
         np.testing.assert_array_equal(y, dataset.y[train_rows[positions]])
+
+
+@pytest.mark.parametrize("max_rows", [None, 400], ids=["all-rows", "max-rows"])
+def test_scan_keeps_the_first_test_window_s_first_rows_and_its_majority_rate(tx_file, max_rows):
+    """The streamed Prop. 1 sample: the first 64 rows (file order) of the first test window,
+    raw features; and that window's majority-class rate, counted from the in-memory data."""
+    path, dataset = tx_file
+    scan = scan_file(path, max_rows=max_rows, seed=5)
+    data = dataset if max_rows is None else subsample_rows(dataset, max_rows, 5)
+    first = np.sort(time_windows(data.time, 365.0, 182.0, unit="days").windows[0].idx)
+    np.testing.assert_array_equal(scan.test_sample, data.X[first[:64]].astype(np.float32))
+    assert len(scan.test_sample) == min(64, len(first))
+    labels = data.y[first]
+    assert scan.test_majority_rate == np.bincount(labels).max() / labels.size
+    if max_rows is None:
+        assert len(first) > 64 and len(set(labels)) > 1  # the cut and the count both matter here

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from resnet_stability import sweep
 from helpers import TX_ROWS, reference_batches
+from resnet_stability.analysis.spectra import euler_statistic, jacobian_spectra
 from resnet_stability.data import fit_standardizer, stream
 from resnet_stability.data.timesplit import time_windows
 from resnet_stability.models import build_model
@@ -109,6 +110,28 @@ def test_streaming_holds_one_chunk_at_a_time(tx_file, streamed_cell):
     assert not result.diverged.any() and np.isfinite(result.final_loss).all()
     with pytest.raises(TypeError, match="no in-memory indices"):
         np.asarray(result.plans[0].train_idx)
+
+
+def test_a_streamed_cell_has_the_statistic_at_the_first_test_rows_and_the_majority_rate(tx_file, streamed_cell):
+    """Like a cell in memory, a streamed cell records euler_max (each member's standalone
+    network's spectra at the first 64 rows of the first test window, standardised by the
+    training window's statistics) and the test window's majority-class rate."""
+    path, dataset = tx_file
+    spec, result, _ = streamed_cell
+    memory = time_windows(dataset.time, 365.0, 182.0)
+    first = np.sort(memory.windows[0].idx)
+    mean, scale = fit_standardizer(dataset.X[memory.train_idx], dataset.numeric_mask)
+    x = ((dataset.X[first[:64]] - mean) / scale).astype(np.float32)
+    labels = dataset.y[first]
+    np.testing.assert_allclose(result.test_majority_rate, [np.bincount(labels).max() / labels.size] * 2, rtol=0)
+    for m, plan in enumerate(result.plans):
+        table = euler_statistic(jacobian_spectra(result.member_model(m), x))
+        assert len(table) == spec.depth and (table["h"] == plan.h).all()
+        assert result.euler_max[m] == pytest.approx(table["max_euler_factor"].max(), abs=1e-5), m
+        assert result.euler_stable_share[m] == pytest.approx(table["stable"].mean(), abs=1e-12), m
+    assert result.euler_max[0] != pytest.approx(result.euler_max[1], abs=1e-3)  # h 0.2 and 1.0 differ
+    records = cell_records(result, spec, "residual", "cpu")
+    assert records["euler_max"].notna().all() and records["test_majority_rate"].notna().all()
 
 
 def test_streamed_scores_equal_the_in_memory_evaluation_of_the_same_model(tx_file, streamed_cell, monkeypatch):

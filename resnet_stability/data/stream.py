@@ -6,8 +6,10 @@ features. The training side is ``resnet_stability.sweep.streaming`` (its batch s
 for ``sweep.trainer.train_cell``).
 
 - :func:`scan_bitcoin` (cached per file and settings): the number of rows (only with
-  ``max_rows``), the time range, then the per-window row counts and the training
-  window's standardiser (:class:`RunningStandardizer`). The windows are exactly those of
+  ``max_rows``), the time range, then the per-window row counts, the training
+  window's standardiser (:class:`RunningStandardizer`), and of the first test window
+  its majority-class rate and its first ``STABILITY_SAMPLE`` rows in file order (where a
+  streamed cell takes the Prop. 1 statistic). The windows are exactly those of
   :func:`~resnet_stability.data.timesplit.time_windows` on the full time array (its
   :func:`~resnet_stability.data.timesplit.window_edges` and ``time_bins``); the
   standardiser equals :func:`~resnet_stability.data.fit_standardizer` on the training rows
@@ -37,6 +39,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from resnet_stability.data.bitcoin import (
+    ENTITY_LABELS,
     NUMERIC_MASK,
     TIME_UNIT,
     BitcoinSchemaError,
@@ -46,6 +49,7 @@ from resnet_stability.data.bitcoin import (
 )
 from resnet_stability.data.preprocessing import subsample_positions
 from resnet_stability.data.timesplit import TimeSplit, Window, format_time, time_bins, unit_word, window_edges
+from resnet_stability.stability import STABILITY_SAMPLE
 
 
 class StreamedRows:
@@ -151,6 +155,8 @@ class StreamScan:
     keep: np.ndarray | None  # the file rows used (max_rows), None = all
     last_train_chunk: int  # the last chunk (of chunk_rows rows) holding a training row
     synthetic: bool  # the file's sidecar marks it synthetic
+    test_sample: np.ndarray  # (<= STABILITY_SAMPLE, d) the first test window's first rows, raw features
+    test_majority_rate: float  # share of the first test window's rows in its most common class
 
     def notes(self) -> dict:
         """The per-dataset notes a sweep writes (spec.json)."""
@@ -160,12 +166,6 @@ class StreamScan:
             "windows": self.time_split.describe(),
             "stream": True,
         }
-
-
-def file_is_synthetic(path) -> bool:
-    """True when ``<path>.meta.json`` marks the file synthetic (as ``is_synthetic`` of its Dataset)."""
-    meta = read_sidecar(path)
-    return meta is not None and meta.get("synthetic") is True
 
 
 def file_is_synthetic(path) -> bool:
@@ -215,11 +215,20 @@ def _scan(path, size, mtime_ns, chunk_rows, max_rows, seed, train_span, test_spa
         raise BitcoinSchemaError(["the file has no rows"], source=path)
     edges = window_edges(t_min, t_max, train_span, test_span)
     counts = np.zeros(len(edges) + 1, dtype=np.int64)  # bins -1 .. len(edges) - 1
+    classes = len(ENTITY_LABELS)
+    label_counts = np.zeros((counts.size, classes), dtype=np.int64)
+    samples: list[list[np.ndarray]] = [[] for _ in range(counts.size)]  # each bin's first rows, file order
     standardizer = RunningStandardizer(NUMERIC_MASK)
     last_train_chunk = -1
-    for number, X, _, t in feature_chunks(path, chunk_rows, keep):
+    for number, X, y, t in feature_chunks(path, chunk_rows, keep):
         bins = time_bins(t, edges)
         counts += np.bincount(bins + 1, minlength=counts.size)[: counts.size]
+        cell = (bins + 1) * classes + y
+        label_counts += np.bincount(cell, minlength=label_counts.size)[: label_counts.size].reshape(label_counts.shape)
+        for b in np.unique(bins):
+            held = sum(len(part) for part in samples[b + 1])
+            if held < STABILITY_SAMPLE:
+                samples[b + 1].append(X[bins == b][: STABILITY_SAMPLE - held])
         train = bins == 0
         if train.any():
             standardizer.update(X[train])
@@ -251,9 +260,13 @@ def _scan(path, size, mtime_ns, chunk_rows, max_rows, seed, train_span, test_spa
         unit=unit_word(TIME_UNIT),
     )
     mean, scale = standardizer.result()
-    for array in (mean, scale, edges) + (() if keep is None else (keep,)):
+    first_test = windows[0].index + 1  # its row in counts, label_counts and samples
+    test_sample = np.concatenate(samples[first_test]).astype(np.float32)
+    test_majority_rate = float(label_counts[first_test].max() / counts[first_test])
+    for array in (mean, scale, edges, test_sample) + (() if keep is None else (keep,)):
         array.flags.writeable = False  # cached: shared by every caller
-    return StreamScan(path, n_rows, split, edges, mean, scale, keep, last_train_chunk, file_is_synthetic(path))
+    return StreamScan(path, n_rows, split, edges, mean, scale, keep, last_train_chunk, file_is_synthetic(path),
+                      test_sample, test_majority_rate)
 
 
 class BufferShuffler:

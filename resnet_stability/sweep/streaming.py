@@ -34,9 +34,12 @@ also differ in shuffle order. Epoch ``e`` shuffles with
 :mod:`resnet_stability.data.stream` documents: for a given ``shuffle_buffer`` and seed
 it does not depend on ``chunk_rows`` (only the default buffer does).
 
-Streamed cells have no Prop. 1 statistic and no majority rate (the source holds no row
-indices); multi-level training would run through the same trainer, but the spec refuses
-``levels > 1`` with ``stream``.
+**Prop. 1 statistic (the other difference).** In memory each member takes it at its own
+seeded sample of 64 test rows; streamed, every member takes it at the first 64 rows (file
+order) of the first test window, which the scan keeps, standardised like every batch.
+The majority-class rate is that window's, from the scan's label counts. Multi-level
+training would run through the same trainer, but the spec refuses ``levels > 1`` with
+``stream``.
 """
 
 from __future__ import annotations
@@ -155,12 +158,21 @@ class StreamBatches:
         return score_stream(predict, self.standardise, self.path, spec, block, self.scan, len(self.plans))
 
     def stability(self, shards, block: str):
-        """No Prop. 1 statistic: it needs test rows held in memory."""
-        return None, None, float("nan")
+        """``(euler_max, euler_stable_share, seconds)`` of every member
+        (``trainer.members_statistic``) at the scan's sample: the first test window's
+        first rows, the same for every member."""
+        import tensorflow as tf
 
-    def majority_rate(self):
-        """Not known for a streamed cell (None)."""
-        return None
+        from resnet_stability.sweep.trainer import members_statistic
+
+        rows = self.scan.test_sample
+        return members_statistic(
+            shards, block, lambda: self.standardise(tf.constant(rows), tf.zeros(len(rows), tf.int32))[0]
+        )
+
+    def majority_rate(self) -> np.ndarray:
+        """(M,) the first test window's majority-class rate, the same for every member."""
+        return np.full(len(self.plans), self.scan.test_majority_rate)
 
 
 class WindowScores:

@@ -43,6 +43,7 @@ from resnet_stability.analysis.members_spectra import euler_summary, is_euler_bl
 from resnet_stability.data import Dataset
 from resnet_stability.models import build_model
 from resnet_stability.seeding import derive_seed
+from resnet_stability.stability import STABILITY_SAMPLE
 from resnet_stability.sweep.experiment import ExperimentSpec
 from resnet_stability.sweep.noise import NoiseSource
 from resnet_stability.sweep.plan import BatchOrder, MemberPlan, plan_members
@@ -53,8 +54,6 @@ JIT_CHOICES = ("auto", "on", "off")
 #: Shards of a cell on a CPU (see :mod:`resnet_stability.sweep.train_step`): independent
 #: members models stepped at once, so that TensorFlow runs them on different cores.
 CPU_SHARDS = 2
-#: Test inputs per member at which the Prop. 1 statistic is taken (:func:`stability_rows`).
-STABILITY_SAMPLE = 64
 
 
 def xla_mode(choice: str, device_kind: str) -> str:
@@ -167,7 +166,7 @@ class CellResult:
     test_accuracy_last_finite: np.ndarray | None = None
     # share of each member's test rows in their most common class (the majority-class baseline)
     test_majority_rate: np.ndarray | None = None
-    # Prop. 1 statistic (member_stability): None when not computed (stability=False, streamed cells)
+    # Prop. 1 statistic (members_statistic): None when not computed (stability=False)
     euler_max: np.ndarray | None = None
     euler_stable_share: np.ndarray | None = None
     stability_seconds: float = float("nan")  # time of the statistic for the whole cell (not in ``seconds``)
@@ -259,13 +258,11 @@ class MemoryBatches:
         return score_members(predict, self.gather, self.plans, spec, block)
 
     def stability(self, shards, block: str):
-        """``(euler_max, euler_stable_share, seconds)`` of every member (:func:`member_stability`;
-        a source that cannot take it returns ``(None, None, nan)``)."""
+        """``(euler_max, euler_stable_share, seconds)`` of every member (:func:`member_stability`)."""
         return member_stability(shards, self.gather, self.plans, block)
 
     def majority_rate(self) -> np.ndarray:
-        """(M,) share of each member's test rows in their most common class (None where a
-        source does not know it)."""
+        """(M,) share of each member's test rows in their most common class."""
         return np.array([majority_rate(self.dataset.y[p.test_idx]) for p in self.plans])
 
 
@@ -295,9 +292,9 @@ def train_cell(
     :func:`shard_count` for ``device``). ``on_epoch_end(epoch, mean_loss_per_member,
     alive)`` is called after each epoch (progress display). ``stability`` computes each
     member's Prop. 1 statistic (:func:`member_stability`) on the network its accuracies
-    score (a diverged member: the diverged network) where the source can (rows held in
-    memory; a streamed cell leaves it None, as its majority rate); it reads the trained weights only, and its
-    time is kept out of ``seconds``.
+    score (a diverged member: the diverged network), at the sample of test rows its
+    source gives (in memory each member's own, streamed the first test rows of the file);
+    it reads the trained weights only, and its time is kept out of ``seconds``.
     """
     started = time.perf_counter()
     if isinstance(data, Dataset):
@@ -435,20 +432,30 @@ def stability_rows(plan: MemberPlan, size: int = STABILITY_SAMPLE) -> np.ndarray
 
 
 def member_stability(shards, gather, plans: list[MemberPlan], block: str, size: int = STABILITY_SAMPLE):
+    """:func:`members_statistic` of every member at its own sample of test rows
+    (:func:`stability_rows`, standardised by ``gather``; ``size`` rows each, fewer if some
+    member has fewer test rows)."""
+    size = min([size] + [len(p.test_idx) for p in plans])
+    return members_statistic(
+        shards, block, lambda: gather(np.stack([stability_rows(p, size) for p in plans], axis=1).astype(np.int32))[0]
+    )
+
+
+def members_statistic(shards, block: str, inputs: Callable[[], tf.Tensor]):
     """``(euler_max, euler_stable_share, seconds)`` of every member (arrays (M,)), from the
     weights the ``shards`` hold now (:mod:`resnet_stability.analysis.members_spectra`):
-    the largest |1 + hλ| over blocks, sample inputs (:func:`stability_rows`, standardised
-    by ``gather``) and eigenvalues λ of the block's field Jacobian, and the share of
-    blocks where it is <= 1 + 1e-6. Blocks that are not forward Euler (rk4, lm, zeros,
-    multistep), whose stability region is not |1 + hλ| <= 1, give NaN."""
+    the largest |1 + hλ| over blocks, the inputs ``inputs()`` ((size, M, d), standardised;
+    member m's are ``[:, m]``) and the eigenvalues λ of the block's field Jacobian there,
+    and the share of blocks where it is <= 1 + 1e-6. Blocks that are not forward Euler
+    (rk4, lm, zeros, multistep), whose stability region is not |1 + hλ| <= 1, give NaN
+    (and ``inputs`` is not called)."""
     from resnet_stability.layers import BLOCKS
 
     started = time.perf_counter()
-    members = len(plans)
+    members = sum(int(shard.output_shape[1]) for shard in shards)
     if not is_euler_block(BLOCKS[block]):
         return np.full(members, np.nan), np.full(members, np.nan), 0.0
-    size = min([size] + [len(p.test_idx) for p in plans])
-    x, _ = gather(np.stack([stability_rows(p, size) for p in plans], axis=1).astype(np.int32))
+    x = inputs()
     bounds = np.cumsum([0] + [int(shard.output_shape[1]) for shard in shards])
     factors = np.concatenate(
         [members_euler_factors(shard, x[:, lo:hi]) for shard, lo, hi in zip(shards, bounds, bounds[1:])]
