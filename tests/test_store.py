@@ -227,3 +227,18 @@ def test_read_table_in_spec_and_block_order_and_new_config_new_path(tmp_path):
     # a different block or dataset is a different cell too
     assert store.cell_path(spec, "shrinkage") != old_path
     assert store.cell_path(helpers.make_spec(dataset="abalone"), "residual") != old_path
+
+
+def test_spec_json_records_a_data_file_inside_the_folder_relative_to_it(tmp_path):
+    out = tmp_path / "out"
+    inside, outside = out / "tx.csv", tmp_path / "elsewhere" / "tx.csv"
+    for path in (inside, outside):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("timestamp,label\n1,0\n")
+    store = ResultsStore(out)
+    specs = [resolve_spec("bitcoin", {"data_path": str(inside)}), resolve_spec("elliptic", {"data_path": str(outside)}),
+             resolve_spec("wine")]
+    written = json.loads(store.write_spec(specs, {"quick": False}).read_text(encoding="utf-8"))
+    paths = [experiment["data_path"] for experiment in written["experiments"]]
+    assert paths == ["tx.csv", str(outside.resolve()), None]
+    assert str(tmp_path) not in json.dumps(written["experiments"][0])

@@ -204,8 +204,16 @@ class ResultsStore:
         return path
 
     def write_spec(self, specs: list[ExperimentSpec], extra: dict) -> Path:
+        """``spec.json``: every resolved spec and ``extra``. A data file inside the output
+        folder (the simulated Bitcoin file) is recorded relative to it, so a committed or
+        moved folder names no path of the machine that wrote it."""
         path = self.path(OUTPUTS.spec)
-        payload = {"experiments": [spec.to_dict() for spec in specs], **extra}
+        experiments = [spec.to_dict() for spec in specs]
+        for experiment in experiments:
+            data = experiment.get("data_path")
+            if data is not None and Path(data).resolve().is_relative_to(self.out.resolve()):
+                experiment["data_path"] = Path(data).resolve().relative_to(self.out.resolve()).as_posix()
+        payload = {"experiments": experiments, **extra}
         atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
         return path
 
