@@ -20,11 +20,12 @@ COMMITTED = sorted(name for name in SWEEPS if (ROOT / name / "results.csv").exis
 
 
 def resolved_specs(name: str):
-    """The specs the sweep command of experiment ``name`` resolves to today."""
-    from resnet_stability.sweep.cli import build_parser, resolve_specs
+    """The specs the sweep command of experiment ``name`` resolves to today (the simulated
+    Bitcoin demo: with its committed simulated file, which the cell hash names by content)."""
+    from resnet_stability.sweep.cli import build_parser, resolve_specs, with_simulated_bitcoin
 
-    args = build_parser().parse_args(SWEEPS[name] + ["--out", "unused"])
-    return resolve_specs(args)
+    args = build_parser().parse_args(SWEEPS[name] + ["--out", str(ROOT / name)])
+    return [with_simulated_bitcoin(spec, ROOT / name, quick=False) for spec in resolve_specs(args)]
 
 
 def test_the_reproduction_has_been_run_and_committed():
