@@ -101,3 +101,16 @@ def test_readme_layout_names_every_module():
     names |= {f"{path.name}/" for path in package.iterdir() if (path / "__init__.py").is_file()}
     missing = sorted(name for name in names if not re.search(r"(?<![\w.])" + re.escape(name), layout))
     assert not missing, f"add to the README's Layout section: {', '.join(missing)}"
+
+
+def test_readme_first_screen_tally_matches_the_committed_claims():
+    """The README's one-line answer to "does it reproduce?" is the committed claims table's."""
+    import pandas as pd
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    match = re.search(r"of the paper's (\d+) claims, (\d+) hold, (\d+) are contradicted and (\d+) are inconclusive", text)
+    assert match, "the README's first screen should state the claims tally"
+    claims = pd.read_csv(README.parent / "reproduction" / "claims.csv")
+    overall = claims[claims["dataset"] == "(overall)"]["verdict"].value_counts()
+    assert [int(g) for g in match.groups()] == [len(claims["claim"].unique()), overall.get("holds", 0),
+                                                overall.get("contradicted", 0), overall.get("inconclusive", 0)]
