@@ -269,3 +269,18 @@ def test_a_cell_hash_follows_the_data_content_not_its_location(tmp_path):
     assert str(tmp_path) not in json.dumps(spec_here.cell_config("residual"))
     there.write_text(rows + "50,25.0,0\n")
     assert resolve_spec("bitcoin", {"data_path": str(there)}).cell_hash("residual") != spec_here.cell_hash("residual")
+
+
+def test_a_spec_reads_its_data_file_once_however_many_hashes_it_gives(tmp_path, monkeypatch):
+    """Every cell file name and result row carries the cell hash; the data file behind it
+    is fingerprinted once per spec, not once per call."""
+    from resnet_stability.data import files
+
+    path = tmp_path / "tx.csv"
+    path.write_text("timestamp,amount,label\n1,0.5,0\n")
+    calls = []
+    original = files.data_fingerprint
+    monkeypatch.setattr(files, "data_fingerprint", lambda p, *a: calls.append(p) or original(p, *a))
+    spec = resolve_spec("bitcoin", {"data_path": str(path)})
+    hashes = {spec.cell_hash(block) for block in ("residual", "shrinkage") for _ in range(5)}
+    assert len(hashes) == 2 and calls == [spec.data_path]

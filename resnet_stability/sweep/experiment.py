@@ -15,6 +15,7 @@ Seeds (all from :func:`resnet_stability.seeding.derive_seed`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -303,10 +304,20 @@ class ExperimentSpec:
         if not self.stability_penalty:  # no penalty: earlier cells keep their hashes
             config.pop("stability_penalty")
         if self.data_path is not None:  # the data's content, not where it lies: moved folders resume
-            from resnet_stability.data.files import data_fingerprint
-
-            config["data_path"] = f"content:{data_fingerprint(self.data_path)}"
+            config["data_path"] = self.data_identity
         return config
+
+    @functools.cached_property
+    def data_identity(self) -> str | None:
+        """``"content:<fingerprint>"`` of ``data_path``
+        (:func:`~resnet_stability.data.files.data_fingerprint`), None without one. Read
+        once per spec: every file name and row of a cell carries it, and the data a
+        sweep resolved is the data its cells are named by."""
+        if self.data_path is None:
+            return None
+        from resnet_stability.data.files import data_fingerprint
+
+        return f"content:{data_fingerprint(self.data_path)}"
 
     def cell_hash(self, block: str) -> str:
         """A short stable hash of :meth:`cell_config` (names result files)."""

@@ -33,6 +33,7 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
     learned = result.learned_steps()
     last_finite = result.test_accuracy if result.test_accuracy_last_finite is None else result.test_accuracy_last_finite
     majority = result.test_majority_rate if result.test_majority_rate is not None else [float("nan")] * members
+    config_hash = spec.cell_hash(block)
     for m, plan in enumerate(result.plans):
         rows.append(
             dict(
@@ -65,7 +66,7 @@ def cell_records(result: CellResult, spec: ExperimentSpec, block: str, device: s
                 activation=spec.activation,
                 max_rows=spec.max_rows,
                 experiment_seed=spec.seed,
-                config_hash=spec.cell_hash(block),
+                config_hash=config_hash,
             )
         )
         if learned is not None:

@@ -452,11 +452,10 @@ def members_statistic(shards, block: str, inputs: Callable[[], tf.Tensor]):
     from resnet_stability.layers import BLOCKS
 
     started = time.perf_counter()
-    members = sum(int(shard.output_shape[1]) for shard in shards)
+    bounds = np.cumsum([0] + [int(shard.output_shape[1]) for shard in shards])  # members of each shard
     if not is_euler_block(BLOCKS[block]):
-        return np.full(members, np.nan), np.full(members, np.nan), 0.0
+        return np.full(bounds[-1], np.nan), np.full(bounds[-1], np.nan), 0.0
     x = inputs()
-    bounds = np.cumsum([0] + [int(shard.output_shape[1]) for shard in shards])
     factors = np.concatenate(
         [members_euler_factors(shard, x[:, lo:hi]) for shard, lo, hi in zip(shards, bounds, bounds[1:])]
     )
