@@ -57,3 +57,10 @@ def atomic_write_text(path: Path, text: str) -> None:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
+
+
+def atomic_write_csv(path: Path, frame) -> Path:
+    """A pandas table as CSV (no index column) at ``path``, written as
+    :func:`atomic_write_text` writes; returns ``path``."""
+    atomic_write_text(path, frame.to_csv(index=False))
+    return Path(path)

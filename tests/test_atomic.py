@@ -38,3 +38,15 @@ def test_unwritable_folder_error_names_the_folder_not_a_temporary_file(tmp_path,
         atomic_write_text(tmp_path / "spec.json", "{}")
     message = str(info.value)
     assert str(tmp_path) in message and "not writable" in message and ".tmp" not in message
+
+
+def test_atomic_write_csv_writes_the_table_without_its_index(tmp_path):
+    import pandas as pd
+
+    from resnet_stability.atomic import atomic_write_csv
+
+    frame = pd.DataFrame({"h": [0.1, 0.2], "block": ["residual", "shrinkage"]}, index=[7, 9])
+    path = atomic_write_csv(tmp_path / "t.csv", frame)
+    assert path == tmp_path / "t.csv"
+    assert path.read_text(encoding="utf-8") == "h,block\n0.1,residual\n0.2,shrinkage\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]

@@ -166,19 +166,19 @@ def accuracy_markdown(table: pd.DataFrame) -> str:
 
 def write_reproduction(root: Path = ROOT, document: Path = Path("REPRODUCTION.md")) -> Path:
     """Recompute the claims from ``root`` and write the CSVs and ``document``."""
-    from resnet_stability.atomic import atomic_write_text
+    from resnet_stability.atomic import atomic_write_csv, atomic_write_text
 
     root = Path(root)
     summary, parts = claims_tables(root, "paper")
     clean_summary, clean_parts = claims_tables(root, "clean")
     for name, frame in (("claims.csv", summary), ("claims_parts.csv", parts),
                         ("claims_clean.csv", clean_summary), ("claims_parts_clean.csv", clean_parts)):
-        atomic_write_text(root / name, frame.to_csv(index=False))
+        atomic_write_csv(root / name, frame)
     from resnet_stability.reproduction.run import SENSITIVITY_LR
 
     _, sensitivity_parts = claims_tables(root, SENSITIVITY_LR)
     if not sensitivity_parts.empty:
-        atomic_write_text(root / SENSITIVITY_LR / "claims_parts.csv", sensitivity_parts.to_csv(index=False))
+        atomic_write_csv(root / SENSITIVITY_LR / "claims_parts.csv", sensitivity_parts)
     text = render(root, summary, parts, clean_summary, clean_parts)
     atomic_write_text(Path(document), text)
     return Path(document)

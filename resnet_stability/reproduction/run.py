@@ -142,7 +142,7 @@ def run_propagation(root: Path = ROOT) -> None:
     configuration (skipped when present: resumable), the trial-0 propagation grid of each,
     ``propagation.csv`` (all rows) and ``layer_accuracy.png`` (mean over trials by layer)."""
     from resnet_stability.analysis.propagation import plot_propagation
-    from resnet_stability.atomic import atomic_write_text
+    from resnet_stability.atomic import atomic_write_csv
 
     folder = root / PROPAGATION_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
@@ -154,10 +154,10 @@ def run_propagation(root: Path = ROOT) -> None:
             print(f"== propagation: {name}", flush=True)
             frame, network, (x, y) = propagation_table(block, h, depth, name)
             plot_propagation(network, x, y, folder / f"{stem}.png", title=f"{name} (synthetic circles, seed trial 0)")
-            atomic_write_text(path, frame.to_csv(index=False))
+            atomic_write_csv(path, frame)
         frames.append(pd.read_csv(path))
     table = pd.concat(frames, ignore_index=True)
-    atomic_write_text(folder / PROPAGATION_CSV, table.to_csv(index=False))
+    atomic_write_csv(folder / PROPAGATION_CSV, table)
     plot_layer_accuracy(table, folder / LAYER_ACCURACY_PNG)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from resnet_stability.atomic import atomic_write_csv, atomic_write_text
 from resnet_stability.sweep.store import OUTPUTS, ResultsStore
 
 
@@ -29,7 +30,6 @@ def write_outputs(store: ResultsStore, specs, notes: dict, quick: bool = False) 
     ``notes`` is per dataset (``synthetic``: title its panels "[synthetic data]";
     ``windows``: the time windows, for the over-time figure). Returns the paths written
     and the summary's lines."""
-    from resnet_stability.atomic import atomic_write_text
     from resnet_stability.plots import (
         plot_accuracy_by_level,
         plot_accuracy_over_time,
@@ -39,35 +39,31 @@ def write_outputs(store: ResultsStore, specs, notes: dict, quick: bool = False) 
     )
     from resnet_stability.results import aggregate, learned_h_table, level_accuracy_table, summary_lines
 
-    def table_file(name: str, frame) -> Path:
-        atomic_write_text(store.path(name), frame.to_csv(index=False))
-        return store.path(name)
-
     table = store.read_table(specs)
     note = " [quick]" if quick else ""
     panel_notes = {name: " [synthetic data]" for name, n in notes.items() if n["synthetic"]}  # per dataset
-    written = [store.write_table(table), table_file(OUTPUTS.accuracy_by_h, aggregate(table))]
+    written = [store.write_table(table), atomic_write_csv(store.path(OUTPUTS.accuracy_by_h), aggregate(table))]
     written += plot_accuracy_vs_h(table, store.path(OUTPUTS.accuracy_vs_h), title_note=note, panel_notes=panel_notes)
     over_time = store.read_table(specs, "over_time")
     if len(over_time):
         windows = "; ".join(f"{name}: {n['windows']}" for name, n in notes.items() if "windows" in n)
-        written.append(table_file(OUTPUTS.over_time, over_time))
+        written.append(atomic_write_csv(store.path(OUTPUTS.over_time), over_time))
         written += plot_accuracy_over_time(over_time, store.path(OUTPUTS.over_time_figure), windows, title_note=note,
                                            panel_notes=panel_notes)
     noise = store.read_table(specs, "noise")
     if len(noise):
-        written.append(table_file(OUTPUTS.noise, noise))
+        written.append(atomic_write_csv(store.path(OUTPUTS.noise), noise))
         written += plot_noise_robustness(noise, store.path(OUTPUTS.noise_figure), title_note=note,
                                          panel_notes=panel_notes)
     written += write_stability_outputs(table, store.out, note, panel_notes, noise, over_time)
     learned = learned_h_table(table)
     if len(learned):
-        written.append(table_file(OUTPUTS.learned_h, learned))
+        written.append(atomic_write_csv(store.path(OUTPUTS.learned_h), learned))
         written += plot_learned_h(table, store.path(OUTPUTS.learned_h_figure), title_note=note,
                                   panel_notes=panel_notes)
     by_level = level_accuracy_table(table)
     if len(by_level):
-        written.append(table_file(OUTPUTS.by_level, by_level))
+        written.append(atomic_write_csv(store.path(OUTPUTS.by_level), by_level))
         written += plot_accuracy_by_level(table, store.path(OUTPUTS.by_level_figure), title_note=note,
                                           panel_notes=panel_notes)
     lines = summary_lines(table)
@@ -85,14 +81,12 @@ def write_stability_outputs(table, out: Path, note: str = "", panel_notes: dict 
     nothing."""
     if "euler_max" not in table.columns or not table["euler_max"].notna().any():
         return []
-    from resnet_stability.atomic import atomic_write_text
     from resnet_stability.correlation import stability_correlations
     from resnet_stability.plots import plot_stability_vs_accuracy
 
     out = Path(out)
     correlations = stability_correlations(table)
-    atomic_write_text(out / OUTPUTS.stability, correlations.to_csv(index=False))
-    written = [out / OUTPUTS.stability] + plot_stability_vs_accuracy(
+    written = [atomic_write_csv(out / OUTPUTS.stability, correlations)] + plot_stability_vs_accuracy(
         table, correlations, out / OUTPUTS.stability_figure, title_note=note, panel_notes=panel_notes)
     return written + write_stability_extras(table, out, noise, over_time)
 
@@ -105,7 +99,6 @@ def write_stability_extras(table, out: Path, noise=None, over_time=None) -> list
     ``stability_vs_time`` scatter (on the last window)."""
     import pandas as pd
 
-    from resnet_stability.atomic import atomic_write_text
     from resnet_stability.correlation import noise_loss_correlations, noise_losses, window_correlations, with_statistic
     from resnet_stability.plots import plot_stability_vs_accuracy
 
@@ -113,8 +106,7 @@ def write_stability_extras(table, out: Path, noise=None, over_time=None) -> list
     written = []
     if noise is not None and len(noise):
         correlations = noise_loss_correlations(table, noise)
-        atomic_write_text(out / OUTPUTS.stability_noise, correlations.to_csv(index=False))
-        written.append(out / OUTPUTS.stability_noise)
+        written.append(atomic_write_csv(out / OUTPUTS.stability_noise, correlations))
         losses = noise_losses(table, noise)
         frames, lines = [], []
         for kind in dict.fromkeys(losses["noise"]):  # one panel per dataset and kind, at the kind's largest level
@@ -128,8 +120,7 @@ def write_stability_extras(table, out: Path, noise=None, over_time=None) -> list
                                                   outcome="accuracy_lost", ylabel="accuracy lost under noise")
     if over_time is not None and len(over_time):
         correlations = window_correlations(table, over_time)
-        atomic_write_text(out / OUTPUTS.stability_time, correlations.to_csv(index=False))
-        written.append(out / OUTPUTS.stability_time)
+        written.append(atomic_write_csv(out / OUTPUTS.stability_time, correlations))
         last = over_time["window"].max()  # the window furthest from the training span
         label = f"window {last}"
         written += plot_stability_vs_accuracy(

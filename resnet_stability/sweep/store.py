@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from resnet_stability.atomic import atomic_write_text
+from resnet_stability.atomic import atomic_write_csv, atomic_write_text
 from resnet_stability.sweep.experiment import ExperimentSpec
 
 try:  # POSIX; elsewhere cells are not locked (two sweeps may then compute one cell twice)
@@ -199,9 +199,7 @@ class ResultsStore:
         return self.out / name
 
     def write_table(self, table: pd.DataFrame) -> Path:
-        path = self.path(OUTPUTS.results)
-        atomic_write_text(path, table.to_csv(index=False))
-        return path
+        return atomic_write_csv(self.path(OUTPUTS.results), table)
 
     def write_spec(self, specs: list[ExperimentSpec], extra: dict) -> Path:
         """``spec.json``: every resolved spec and ``extra``. A data file inside the output
