@@ -245,3 +245,38 @@ def test_load_diverged_gives_what_the_diverging_step_produced_and_write_back_the
     step.write_back()
     for value, variable in zip(last_finite, model.variables):
         np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_a_shorter_last_batch_does_not_trace_the_step_again(float64):
+    """The step is traced once for every batch size (an epoch's last batch is often
+    shorter; a second trace of a depth-100 network cost ~17 s), and the shorter batch
+    still trains each member exactly as a standalone network."""
+    members, seeds, lr = 2, [3, 4], 0.05
+    batches = [_data(members, batch=6, seed=0), _data(members, batch=4, seed=1), _data(members, batch=6, seed=2)]
+    model = build_model(3, 2, "batchnorm", depth=2, width=3, h=[0.3, 0.9], members=members, seed=seeds)
+    step = MembersTrainStep(model, lambda: keras.optimizers.Adam(lr), lambda batch: batch, xla="off")
+    for x, y in batches:
+        step((tf.constant(x), tf.constant(y)))
+    assert step._step.tracing_count() == 1
+    step.write_back()
+    for m, (h, seed) in enumerate(zip([0.3, 0.9], seeds)):
+        alone = build_model(3, 2, "batchnorm", depth=2, width=3, h=h, seed=seed)
+        _standalone_steps(alone, [(x[:, m], y[:, m]) for x, y in batches], lr)
+        for mine, theirs in zip(model.variables, alone.variables):
+            np.testing.assert_allclose(mine.numpy()[m], theirs.numpy(), atol=ATOL, err_msg=mine.path)
+
+
+def test_the_members_predictor_is_traced_once_for_any_number_of_rows():
+    """Scoring calls the predictor with chunks of different sizes (train rows, test rows,
+    the last chunk of each); it is traced once, and row r of the output is member m's
+    prediction for row r of its input column alone."""
+    from resnet_stability.sweep.trainer import members_predictor
+
+    model = build_model(3, 2, "residual", depth=2, width=3, h=[0.3, 0.9], members=2, seed=[3, 4])
+    predict = members_predictor([model])
+    x5, _ = _data(2, batch=5)
+    out5, out2 = predict(tf.constant(x5)).numpy(), predict(tf.constant(x5[:2])).numpy()
+    assert predict.tracing_count() == 1
+    np.testing.assert_allclose(out2, out5[:2], atol=1e-6)
+    alone = build_model(3, 2, "residual", depth=2, width=3, h=0.9, seed=4)
+    np.testing.assert_allclose(out5[:, 1], alone(x5[:, 1]).numpy(), atol=1e-6)

@@ -152,14 +152,61 @@ def batch_normalize(z, gamma, beta, members: int | None, epsilon: float):
     broadcasting (M, 1, w) over the middle axis of (M, batch, w) (and tiling it back in
     the derivative) made a batch-norm layer's forward and backward pass ~1.7x as slow
     as the two transposes plus batch-first arithmetic; the batch-norm block's Adult
-    step went from 185 to 127 ms.
+    step went from 185 to 127 ms. The derivative is written out
+    (:func:`batch_first_normalizer`) instead of differentiating the forward pass
+    operation by operation.
     """
-    batch_first = z if members is None else ops.swapaxes(z, 0, 1)
-    mean = ops.mean(batch_first, axis=0)
-    centred = batch_first - mean
-    variance = ops.mean(ops.square(centred), axis=0)
-    out = centred * (gamma * ops.rsqrt(variance + epsilon)) + beta
-    return (out if members is None else ops.swapaxes(out, 0, 1)), mean, variance
+    normalize = batch_first_normalizer(epsilon)
+    # γ and β as values (a cast reads a variable): the derivative is taken w.r.t. inputs
+    gamma, beta = ops.cast(gamma, z.dtype), ops.cast(beta, z.dtype)
+    if members is None:
+        return normalize(z, gamma, beta)
+    out, mean, variance = normalize(ops.swapaxes(z, 0, 1), gamma, beta)
+    return ops.swapaxes(out, 0, 1), mean, variance
+
+
+def batch_first_normalizer(epsilon: float):
+    """``normalize(z, γ, β) -> (out, μ, σ²)`` over axis 0 of z, with its derivative by hand.
+
+    Forward, over the n rows of z: μ = mean(z), c = z − μ, σ² = mean(c²),
+    r = 1/sqrt(σ² + ε), out = c·(γ r) + β. Backward, for upstream gradients g (of out),
+    g_μ and g_σ² (of the returned statistics; zero or absent when, as in training, only
+    the moving averages read them):
+
+        ∂L/∂β = Σ g,   ∂L/∂γ = r Σ g·c,
+        ∂L/∂z = γ r g − (γ r / n)(∂L/∂β + c r ∂L/∂γ) + g_μ / n + (2 / n) g_σ² c
+
+    (Σ over the rows; the last two terms because ∂μ/∂z_i = 1/n and ∂σ²/∂z_i = 2 c_i / n,
+    as Σ c = 0). Seven passes over the state instead of the ~16 of automatic
+    differentiation: the batch-norm block's Adult step went from 143 to 105 ms (2 cores).
+    """
+
+    @ops.custom_gradient
+    def normalize(z, gamma, beta):
+        n = ops.cast(ops.shape(z)[0], z.dtype)
+        mean = ops.mean(z, axis=0)
+        centred = z - mean
+        variance = ops.mean(ops.square(centred), axis=0)
+        inverse_std = ops.rsqrt(variance + epsilon)
+        scale = gamma * inverse_std
+        out = centred * scale + beta
+
+        def grad(*upstream, variables=None):
+            g, g_mean, g_variance = (list(upstream) + [None, None])[:3]
+            d_beta = ops.sum(g, axis=0)
+            d_gamma = inverse_std * ops.sum(g * centred, axis=0)
+            centred_coefficient = -scale * inverse_std * d_gamma / n
+            constant = -scale * d_beta / n
+            if g_variance is not None:
+                centred_coefficient = centred_coefficient + 2.0 * g_variance / n
+            if g_mean is not None:
+                constant = constant + g_mean / n
+            d_z = g * scale + centred * centred_coefficient + constant
+            return d_z, d_gamma, d_beta
+
+        return (out, mean, variance), grad
+
+    return normalize
 
 
 @register_field("batchnorm")

@@ -29,6 +29,7 @@ layers themselves use ``keras.ops`` only.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import functools
@@ -47,7 +48,7 @@ from resnet_stability.stability import STABILITY_SAMPLE
 from resnet_stability.sweep.experiment import ExperimentSpec
 from resnet_stability.sweep.noise import NoiseSource
 from resnet_stability.sweep.plan import BatchOrder, MemberPlan, plan_members
-from resnet_stability.sweep.train_step import MembersTrainStep
+from resnet_stability.sweep.train_step import AnyBatchFunction, MembersTrainStep
 
 EVAL_CHUNK = 2048  # rows per prediction call
 JIT_CHOICES = ("auto", "on", "off")
@@ -114,14 +115,15 @@ def build_members_shards(
 
 
 def members_predictor(shards: list[keras.Model]):
-    """A compiled ``predict(x)``: (b, M, d) -> (b, M, C) probabilities of every member."""
+    """A compiled ``predict(x)``: (b, M, d) -> (b, M, C) probabilities of every member,
+    traced once for any number of rows b (:class:`~resnet_stability.sweep.train_step.AnyBatchFunction`)."""
     bounds = np.cumsum([0] + [int(model.output_shape[1]) for model in shards])
 
     def predict(x):
         parts = [model(x[:, lo:hi], training=False) for model, lo, hi in zip(shards, bounds, bounds[1:])]
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
 
-    return tf.function(predict, reduce_retracing=True)
+    return AnyBatchFunction(predict)
 
 
 def run_epochs(train_step: MembersTrainStep, epochs: int, epoch_batches, on_epoch_end=None):
@@ -456,9 +458,12 @@ def members_statistic(shards, block: str, inputs: Callable[[], tf.Tensor]):
     if not is_euler_block(BLOCKS[block]):
         return np.full(bounds[-1], np.nan), np.full(bounds[-1], np.nan), 0.0
     x = inputs()
-    factors = np.concatenate(
-        [members_euler_factors(shard, x[:, lo:hi]) for shard, lo, hi in zip(shards, bounds, bounds[1:])]
-    )
+    # one thread per shard: the eigenvalues (numpy) and Jacobians (TensorFlow) release the
+    # GIL, so a 2-shard CPU cell takes its statistic on both cores
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(shards)) as pool:
+        parts = pool.map(lambda part: members_euler_factors(part[0], x[:, part[1] : part[2]]),
+                         zip(shards, bounds, bounds[1:]))
+        factors = np.concatenate(list(parts))
     euler_max, share = euler_summary(factors)
     return euler_max, share, time.perf_counter() - started
 
