@@ -21,7 +21,16 @@ batch size) for ``--epochs`` epochs and reports:
   memory traffic are not in the bound; at batch 10 those dominate.)
 
 Then the estimated whole reproduction: every preset x the three blocks.
-Run: ``python benchmarks/bench_presets.py [--datasets adult] [--blocks residual] [--epochs 2] [--device gpu]``.
+
+``--profile SECONDS`` (Linux ``perf`` needed) samples each cell's process for that long
+from the end of its first epoch, i.e. in steady-state training (give enough ``--epochs``
+that training outlasts the window), and prints where the time goes: the share of CPU
+samples in matmul kernels (oneDNN and JIT-compiled code, which includes the XLA-compiled
+update), broadcasting, reductions, other element-wise kernels, memory copies
+(transposes, packing), malloc/free, and TensorFlow's executor.
+
+Run: ``python benchmarks/bench_presets.py [--datasets adult] [--blocks residual] [--epochs 2] [--device gpu]
+[--profile 15]``.
 """
 
 from __future__ import annotations
@@ -31,7 +40,9 @@ import json
 import os
 import platform
 import subprocess
+import shutil
 import sys
+import tempfile
 import time
 
 PAPER_DATASETS = ("wine", "abalone", "absenteeism", "autism", "adult")
@@ -50,8 +61,12 @@ def run_cell(dataset: str, block: str, epochs: int, device: str) -> dict:
     spec = resolve_spec(dataset, {"blocks": (block,), "epochs": epochs})
     data = load_spec_dataset(spec)
     marks = []
+    def epoch_end(epoch, *_):
+        marks.append(time.time())
+        print(f"EPOCH_END {epoch + 1}", flush=True)  # --profile starts sampling at the first
+
     result = train_cell(data, spec, block, device=info.tf_name, xla=xla_mode("auto", info.kind),
-                        on_epoch_end=lambda *_: marks.append(time.time()))
+                        on_epoch_end=epoch_end)
     finished = time.time()
     n_train = len(result.plans[0].train_idx)
     steps = -(-n_train // spec.batch_size)
@@ -104,15 +119,58 @@ def child_main(args) -> None:
     print("RESULT " + json.dumps(report), flush=True)
 
 
+#: --profile's categories: the first pattern matching a sample's "library symbol" names it.
+PROFILE_CATEGORIES = (
+    ("matmul (oneDNN, JIT code)", r"dnnl|brgemm|\[JIT\]|jit_|gemm"),
+    ("broadcasting", r"Broadcast|TensorBlockIO"),
+    ("reductions", r"Reduc"),
+    ("memory copies (transposes, packing)", r"memmove|memcpy|memset|Transpose|Shuffling|Concat|Split"),
+    ("malloc/free", r"malloc|_int_free|cfree|unlink_chunk|consolidate|memalign"),
+    ("other element-wise (Eigen)", r"Eigen|scalar_"),
+    ("TensorFlow executor, runtime", r"tensorflow::|absl|std::|tsl::|libtensorflow"),
+    ("Python", r"python|_Py|Py[A-Z]"),
+)
+
+
+def profile_shares(perf_data: str) -> dict[str, float]:
+    """Share (%) of the samples in ``perf_data`` per :data:`PROFILE_CATEGORIES` (self time)."""
+    import re
+
+    report = subprocess.run(["perf", "report", "-i", perf_data, "--sort", "dso,symbol", "--stdio", "-t", "|"],
+                            capture_output=True, text=True).stdout
+    shares: dict[str, float] = {}
+    for line in report.splitlines():
+        parts = line.split("|")
+        if len(parts) < 3 or not parts[0].strip().endswith("%"):
+            continue
+        text = parts[1].strip() + " " + parts[2].strip()
+        name = next((name for name, pattern in PROFILE_CATEGORIES if re.search(pattern, text)), "other")
+        shares[name] = shares.get(name, 0.0) + float(parts[0].strip()[:-1])
+    return dict(sorted(shares.items(), key=lambda item: -item[1]))
+
+
 def measure(dataset: str, block: str, args) -> dict:
     env = dict(os.environ, BENCH_PROCESS_START=repr(time.time()), TF_CPP_MIN_LOG_LEVEL="3")
     command = [sys.executable, __file__, "--child-dataset", dataset, "--child-block", block,
                "--epochs", str(args.epochs), "--device", args.device]
-    out = subprocess.run(command, env=env, capture_output=True, text=True)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-    if out.returncode != 0 or not lines:
-        raise RuntimeError(f"{dataset} x {block} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines, perf, perf_data = [], None, os.path.join(tempfile.gettempdir(), f"bench_presets_{os.getpid()}.perf")
+    for line in child.stdout:
+        lines.append(line)
+        if args.profile and perf is None and line.startswith("EPOCH_END 1"):
+            perf = subprocess.Popen(["perf", "record", "-F", "499", "-o", perf_data, "-p", str(child.pid),
+                                     "--", "sleep", str(args.profile)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child.wait()
+    results = [line for line in lines if line.startswith("RESULT ")]
+    if child.returncode != 0 or not results:
+        raise RuntimeError(f"{dataset} x {block} failed:\n{''.join(lines)[-5000:]}")
+    report = json.loads(results[-1][len("RESULT "):])
+    if perf is not None:
+        perf.wait()
+        report["profile"] = profile_shares(perf_data)
+        os.remove(perf_data)
+    return report
 
 
 def main() -> None:
@@ -122,11 +180,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help=">= 2: the last epoch is timed")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--json", help="also write the measurements to this file")
+    parser.add_argument("--profile", type=float, default=0,
+                        help="seconds of perf sampling from the end of each cell's first epoch (0: none)")
     parser.add_argument("--child-dataset", help=argparse.SUPPRESS)
     parser.add_argument("--child-block", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be >= 2 (the last epoch is timed)")
+    if args.profile and not shutil.which("perf"):
+        parser.error("--profile needs Linux perf on the PATH (it samples each cell's process)")
     if args.child_dataset:
         child_main(args)
         return
@@ -152,6 +214,9 @@ def main() -> None:
             shape = f"{r['depth']}×{r['width']}×{r['batch']}"
             print(f"{dataset:<12} {block:<10} {shape:>18} {r['steps']:>6} {r['step'] * 1e3:>7.1f}ms "
                   f"{bound * 1e3:>7.1f}ms {r['ratio']:>9.2f}x {r['setup']:>6.1f}s {cell / 60:>6.1f}min", flush=True)
+            if "profile" in r:
+                print("    profile: " + ", ".join(f"{name} {share:.0f}%" for name, share in r["profile"].items()
+                                                  if share >= 1), flush=True)
     print(f"device: {rows[0]['device']}")
     print("roofline per batched matmul (best of numpy / TensorFlow, µs): " + ", ".join(
         f"{r['dataset']} {r['roofline']['numpy'] * 1e6:.0f}/{r['roofline']['tensorflow'] * 1e6:.0f}"

@@ -178,7 +178,8 @@ def batch_first_normalizer(epsilon: float):
 
     (Σ over the rows; the last two terms because ∂μ/∂z_i = 1/n and ∂σ²/∂z_i = 2 c_i / n,
     as Σ c = 0). Seven passes over the state instead of the ~16 of automatic
-    differentiation: the batch-norm block's Adult step went from 143 to 105 ms (2 cores).
+    differentiation: the batch-norm block's steady-state Adult step went from 141 to 113 ms
+    (2 cores, means of three interleaved runs; README, *Speed*).
     """
 
     @ops.custom_gradient
