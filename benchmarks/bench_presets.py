@@ -39,8 +39,9 @@ import argparse
 import json
 import os
 import platform
-import subprocess
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +62,7 @@ def run_cell(dataset: str, block: str, epochs: int, device: str) -> dict:
     spec = resolve_spec(dataset, {"blocks": (block,), "epochs": epochs})
     data = load_spec_dataset(spec)
     marks = []
+
     def epoch_end(epoch, *_):
         marks.append(time.time())
         print(f"EPOCH_END {epoch + 1}", flush=True)  # --profile starts sampling at the first
@@ -134,8 +136,6 @@ PROFILE_CATEGORIES = (
 
 def profile_shares(perf_data: str) -> dict[str, float]:
     """Share (%) of the samples in ``perf_data`` per :data:`PROFILE_CATEGORIES` (self time)."""
-    import re
-
     report = subprocess.run(["perf", "report", "-i", perf_data, "--sort", "dso,symbol", "--stdio", "-t", "|"],
                             capture_output=True, text=True).stdout
     shares: dict[str, float] = {}

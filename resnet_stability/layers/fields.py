@@ -20,6 +20,8 @@ with members, every weight carries a leading members axis (see ``members.py``).
 
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import ops
 
@@ -165,6 +167,7 @@ def batch_normalize(z, gamma, beta, members: int | None, epsilon: float):
     return ops.swapaxes(out, 0, 1), mean, variance
 
 
+@functools.lru_cache(maxsize=None)
 def batch_first_normalizer(epsilon: float):
     """``normalize(z, γ, β) -> (out, μ, σ²)`` over axis 0 of z, with its derivative by hand.
 
@@ -192,8 +195,7 @@ def batch_first_normalizer(epsilon: float):
         scale = gamma * inverse_std
         out = centred * scale + beta
 
-        def grad(*upstream, variables=None):
-            g, g_mean, g_variance = (list(upstream) + [None, None])[:3]
+        def grad(g, g_mean, g_variance):  # no variables: batch_normalize passes γ, β as values
             d_beta = ops.sum(g, axis=0)
             d_gamma = inverse_std * ops.sum(g * centred, axis=0)
             centred_coefficient = -scale * inverse_std * d_gamma / n
