@@ -109,9 +109,9 @@ def _naive_batch_norm(z, gamma, beta, axis, epsilon=1e-3):
 
 @pytest.mark.parametrize("members", [None, 3], ids=["plain", "members3"])
 def test_batch_normalize_equals_the_members_first_formula(members, rng):
-    """batch_normalize (computed batch first) gives the formula's values, and the
-    derivatives of its output, in the members-first layout (float64); the returned mean
-    and variance are constants for differentiation (no derivative flows through them)."""
+    """batch_normalize (computed batch first) gives the formula's values and derivatives
+    in the members-first layout (float64), including derivatives that reach z through
+    the returned mean and variance."""
     from resnet_stability.layers.fields import batch_normalize
 
     axis = 0 if members is None else 1  # the batch axis of a state
@@ -125,18 +125,12 @@ def test_batch_normalize_equals_the_members_first_formula(members, rng):
         with tf.GradientTape() as tape:
             tape.watch([z, gamma, beta])
             outputs = function(z, gamma, beta, members if function is batch_normalize else axis, 1e-3)
-            loss = tf.reduce_sum(outputs[0] * weights[0])
+            loss = sum(tf.reduce_sum(o * w) for o, w in zip(outputs, weights))
         return outputs, tape.gradient(loss, [z, gamma, beta])
 
     (mine, mine_grads), (naive, naive_grads) = gradients(batch_normalize), gradients(_naive_batch_norm)
     for a, b in zip(mine + tuple(mine_grads), naive + tuple(naive_grads)):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-10, rtol=0)
     assert np.max(np.abs(mine_grads[0].numpy())) > 1e-2  # not a vacuous comparison
-
-    with tf.GradientTape() as tape:
-        tape.watch([z, gamma, beta])
-        _, mean, variance = batch_normalize(z, gamma, beta, members, 1e-3)
-        statistics_loss = tf.reduce_sum(mean * weights[1]) + tf.reduce_sum(variance * weights[2])
-    assert tape.gradient(statistics_loss, [z, gamma, beta]) == [None, None, None]
 
 

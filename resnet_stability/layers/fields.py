@@ -20,8 +20,6 @@ with members, every weight carries a leading members axis (see ``members.py``).
 
 from __future__ import annotations
 
-import functools
-
 import keras
 from keras import ops
 
@@ -147,71 +145,66 @@ def batch_normalize(z, gamma, beta, members: int | None, epsilon: float):
 
     Returns ``(out, mean, variance)``: out = γ (z − μ) / sqrt(σ² + ε) + β, with μ and σ²
     (biased) the mean and variance of z over its batch axis, per member and feature
-    ((M, w), or (w,) without members, like γ and β and the moving statistics). μ and σ²
-    are returned for the moving averages, as constants for differentiation
-    (``stop_gradient``): no derivative flows back through them.
+    ((M, w), or (w,) without members, like γ and β and the moving statistics); each
+    output's derivative is the formula's (out's through μ and σ², written out in
+    :func:`normalized_rows`).
 
     A members-first state (M, batch, w) is normalised batch first, (batch, M, w), so
     that the statistics broadcast over the leading axis: TensorFlow's CPU kernels
     broadcasting (M, 1, w) over the middle axis of (M, batch, w) (and tiling it back in
     the derivative) made a batch-norm layer's forward and backward pass ~1.7x as slow
     as the two transposes plus batch-first arithmetic; the batch-norm block's Adult
-    step went from 185 to 127 ms. The derivative is written out
-    (:func:`batch_first_normalizer`) instead of differentiating the forward pass
-    operation by operation.
+    step went from 185 to 127 ms.
     """
-    normalize = batch_first_normalizer(epsilon)
     # γ and β as values (a cast reads a variable): the derivative is taken w.r.t. inputs
     gamma, beta = ops.cast(gamma, z.dtype), ops.cast(beta, z.dtype)
-    if members is None:
-        out, mean, variance = normalize(z, gamma, beta)
-    else:
-        out, mean, variance = normalize(ops.swapaxes(z, 0, 1), gamma, beta)
+    rows = z if members is None else ops.swapaxes(z, 0, 1)  # batch first
+    mean = ops.mean(rows, axis=0)
+    centred = rows - mean
+    variance = ops.mean(ops.square(centred), axis=0)
+    inverse_std = ops.rsqrt(variance + epsilon)
+    out = normalized_rows(rows, gamma, beta, centred, inverse_std)
+    if members is not None:
         out = ops.swapaxes(out, 0, 1)
-    return out, ops.stop_gradient(mean), ops.stop_gradient(variance)
+    return out, mean, variance
 
 
-@functools.lru_cache(maxsize=None)
-def batch_first_normalizer(epsilon: float):
-    """``normalize(z, γ, β) -> (out, μ, σ²)`` over axis 0 of z, with its derivative by hand.
-
-    Forward, over the n rows of z: μ = mean(z), c = z − μ, σ² = mean(c²),
-    r = 1/sqrt(σ² + ε), out = c·(γ r) + β. Backward, for the upstream gradient g of out:
+@ops.custom_gradient
+def normalized_rows(z, gamma, beta, centred, inverse_std):
+    """out = c·(γ r) + β, for the rows of z (axis 0) normalised: c = z − μ and
+    r = 1/sqrt(σ² + ε) with μ = mean(z), σ² = mean(c²) over the n rows, computed by the
+    caller from z and passed in. The derivative, written out, is the whole map
+    z -> out's (through μ and σ²), for the upstream gradient g of out:
 
         ∂L/∂β = Σ g,   ∂L/∂γ = r Σ g·c,
         ∂L/∂z = γ r g − (γ r / n)(∂L/∂β + c r ∂L/∂γ)
 
-    (Σ over the rows). μ and σ² are outputs for the moving averages only: their
-    upstream gradients are ignored (:func:`batch_normalize` returns them through
-    ``stop_gradient``, so none can arrive), which keeps the graph free of the zero
-    gradients TensorFlow fills in for them: ~10 fewer operations per normalisation to
-    trace and to run. Seven passes over the state instead of the ~16 of automatic
-    differentiation: the batch-norm block's steady-state Adult step went from 141 to
-    113 ms (2 cores, means of three interleaved runs; README, *Speed*).
+    (Σ over the rows), and none for c and r, whose dependence on z it already holds (so
+    nothing flows back through them a second time). Seven passes over the state instead
+    of the ~16 of automatic differentiation: the batch-norm block's steady-state Adult
+    step went from 141 to 113 ms (2 cores, means of three interleaved runs; README,
+    *Speed*).
+
+    One output, so that Keras's custom gradient works on every backend (PyTorch's takes
+    a single upstream gradient; ``tests/test_backends.py``), and the statistics the
+    moving averages need are computed once, by the caller: returned as further outputs,
+    TensorFlow filled in zero gradients for them (~10 more operations per normalisation).
     """
+    scale = gamma * inverse_std
+    out = centred * scale + beta
 
-    @ops.custom_gradient
-    def normalize(z, gamma, beta):
-        n = ops.cast(ops.shape(z)[0], z.dtype)
-        mean = ops.mean(z, axis=0)
-        centred = z - mean
-        variance = ops.mean(ops.square(centred), axis=0)
-        inverse_std = ops.rsqrt(variance + epsilon)
-        scale = gamma * inverse_std
-        out = centred * scale + beta
+    def grad(*args, upstream=None):
+        g = args[0] if upstream is None else upstream  # TensorFlow, JAX: positional; PyTorch: keyword
+        n = ops.cast(ops.shape(g)[0], g.dtype)
+        d_beta = ops.sum(g, axis=0)
+        d_gamma = inverse_std * ops.sum(g * centred, axis=0)
+        negative_scale = -scale
+        centred_coefficient = negative_scale * inverse_std * d_gamma / n
+        constant = negative_scale * d_beta / n
+        d_z = g * scale + centred * centred_coefficient + constant
+        return d_z, d_gamma, d_beta, None, None
 
-        def grad(g, *statistics_gradients):  # no variables: batch_normalize passes γ, β as values
-            d_beta = ops.sum(g, axis=0)
-            d_gamma = inverse_std * ops.sum(g * centred, axis=0)
-            negative_scale = -scale
-            centred_coefficient = negative_scale * inverse_std * d_gamma / n
-            constant = negative_scale * d_beta / n
-            d_z = g * scale + centred * centred_coefficient + constant
-            return d_z, d_gamma, d_beta
-
-        return (out, mean, variance), grad
-
-    return normalize
+    return out, grad
 
 
 @register_field("batchnorm")
