@@ -173,7 +173,8 @@ def batch_normalize(z, gamma, beta, members: int | None, epsilon: float):
 def normalized_rows(z, gamma, beta, centred, inverse_std):
     """out = c·(γ r) + β, for the rows of z (axis 0) normalised: c = z − μ and
     r = 1/sqrt(σ² + ε) with μ = mean(z), σ² = mean(c²) over the n rows, computed by the
-    caller from z and passed in. The derivative, written out, is the whole map
+    caller from z and passed in (z itself is read by nothing here: it is the input the
+    derivative ∂L/∂z is returned for). The derivative, written out, is the whole map
     z -> out's (through μ and σ²), for the upstream gradient g of out:
 
         ∂L/∂β = Σ g,   ∂L/∂γ = r Σ g·c,
@@ -188,7 +189,8 @@ def normalized_rows(z, gamma, beta, centred, inverse_std):
     One output, so that Keras's custom gradient works on every backend (PyTorch's takes
     a single upstream gradient; ``tests/test_backends.py``), and the statistics the
     moving averages need are computed once, by the caller: returned as further outputs,
-    TensorFlow filled in zero gradients for them (~10 more operations per normalisation).
+    TensorFlow filled in zero gradients for them, and the derivative took their terms
+    (~12 more operations per normalisation).
     """
     scale = gamma * inverse_std
     out = centred * scale + beta
