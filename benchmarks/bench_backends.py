@@ -2,8 +2,8 @@
 
 For each preset (default: wine, absenteeism, adult) and block, a fresh Python process per
 backend (default: tensorflow and jax, those installed) builds ONE shard of the engine
-(50 members, the preset's depth, width and batch size, h spread over the members as in a
-cell) and times its forward and backward pass, ``Model.stateless_call`` and the
+(the cell's first 50 members, with their h values, at the preset's depth, width and batch
+size) and times its forward and backward pass, ``Model.stateless_call`` and the
 gradient of the summed cross-entropy, compiled as each backend compiles a step
 (TensorFlow: ``tf.function`` with TensorFlow's kernels and Grappler off, as the engine
 runs it; JAX: ``jax.jit``, one XLA program). Every process is pinned to one core with
@@ -29,12 +29,21 @@ import subprocess
 import sys
 import time
 
+from bench_presets import PAPER_BLOCKS
+
 SHARD_MEMBERS = 50
 DEFAULT_DATASETS = ("wine", "absenteeism", "adult")
-DEFAULT_BLOCKS = ("residual", "batchnorm", "shrinkage")
 
 
-def measure(block: str, depth: int, width: int, batch: int) -> dict:
+def preset_shape(dataset: str) -> tuple[int, int, int, list[float]]:
+    """(depth, width, batch size, h of the cell's first SHARD_MEMBERS members) of a preset."""
+    from resnet_stability.sweep.experiment import resolve_spec
+
+    spec = resolve_spec(dataset, {})
+    return spec.depth, spec.width, spec.batch_size, [h for h, _ in spec.members()][:SHARD_MEMBERS]
+
+
+def measure(dataset: str, block: str) -> dict:
     """Child process (its backend set by KERAS_BACKEND): set-up and step of one shard."""
     import timeit
 
@@ -44,17 +53,18 @@ def measure(block: str, depth: int, width: int, batch: int) -> dict:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+        from resnet_stability.sweep.devices import configure_cpu_threads, skip_graph_rewrites
+
+        configure_cpu_threads(cores=1)  # one op at a time, one thread each: one core
+        skip_graph_rewrites()  # as the engine runs on a CPU
     import keras
 
     from resnet_stability.models import build_model
 
+    depth, width, batch, h = preset_shape(dataset)
     started = time.perf_counter()
-    h = [round(0.1 * (1 + m * 10 // SHARD_MEMBERS), 1) for m in range(SHARD_MEMBERS)]
-    model = build_model(width, 2, block=block, depth=depth, width=width, h=h, members=SHARD_MEMBERS,
-                        seed=list(range(SHARD_MEMBERS)))
+    model = build_model(width, 2, block=block, depth=depth, width=width, h=h, members=len(h),
+                        seed=list(range(len(h))))
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, SHARD_MEMBERS, width)).astype("float32")
     y = rng.integers(0, 2, size=(batch, SHARD_MEMBERS)).astype("int32")
@@ -94,23 +104,23 @@ def measure(block: str, depth: int, width: int, batch: int) -> dict:
     return dict(backend=backend, block=block, setup=setup, step=step)
 
 
-def run_child(backend: str, block: str, depth: int, width: int, batch: int) -> dict:
+def run_child(backend: str, dataset: str, block: str) -> dict:
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
                XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-    command = [sys.executable, __file__, "--child", json.dumps([block, depth, width, batch])]
+    command = [sys.executable, __file__, "--child", json.dumps([dataset, block])]
     if hasattr(os, "sched_getaffinity") and sys.platform.startswith("linux"):
         command = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] + command
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
-        raise SystemExit(f"{backend} {block} {depth}x{width}x{batch} failed:\n{done.stderr[-2000:]}")
+        raise SystemExit(f"{backend} {dataset} {block} failed:\n{done.stderr[-2000:]}")
     return json.loads(lines[-1][len("RESULT "):])
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=",".join(DEFAULT_DATASETS))
-    parser.add_argument("--blocks", default=",".join(DEFAULT_BLOCKS))
+    parser.add_argument("--blocks", default=",".join(PAPER_BLOCKS))
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -118,8 +128,6 @@ def main(argv=None) -> None:
     if args.child:
         print("RESULT " + json.dumps(measure(*json.loads(args.child))), flush=True)
         return
-
-    from resnet_stability.sweep.experiment import resolve_spec
 
     backends = [b for b in args.backends.split(",") if b == "tensorflow" or importlib.util.find_spec(b)]
     if "tensorflow" not in backends:
@@ -129,13 +137,12 @@ def main(argv=None) -> None:
         f"{b + ' set-up':>16s} {b + ' step':>16s}" for b in backends) + " " + " ".join(
         f"{b + '/tf':>9s}" for b in backends if b != "tensorflow"))
     for dataset in args.datasets.split(","):
-        spec = resolve_spec(dataset, {})
-        shape = (spec.depth, spec.width, spec.batch_size)
+        shape = preset_shape(dataset)[:3]
         for block in args.blocks.split(","):
             best = {}
             for _ in range(args.rounds):
                 for backend in backends:
-                    result = run_child(backend, block, *shape)
+                    result = run_child(backend, dataset, block)
                     old = best.get(backend)
                     best[backend] = result if old is None or result["step"] < old["step"] else old
             cells = " ".join(f"{best[b]['setup']:15.1f}s {best[b]['step'] * 1e3:14.1f}ms" for b in backends)

@@ -24,7 +24,7 @@ ROOT = PROBE.parent.parent
 
 def _probe(backend: str, out: Path) -> dict[str, np.ndarray]:
     env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     done = subprocess.run([sys.executable, str(PROBE), str(out)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"backend_probe.py under {backend} failed:\n{done.stderr[-3000:]}"
     with np.load(out) as numbers:
