@@ -31,11 +31,48 @@ MIN_PAIRS = 3
 
 def average_ranks(values) -> np.ndarray:
     """1-based ranks along the last axis, ties sharing their average rank (float64).
-    ``[10, 20, 20, 30]`` -> ``[1, 2.5, 2.5, 4]``; +inf ranks last."""
+
+    ``[10, 20, 20, 30]`` -> ``[1, 2.5, 2.5, 4]``. Each row is sorted; the entries equal
+    to their neighbours in the sorted row form a tie group at the 0-based positions
+    first..last, and each of them gets the rank (first + last) / 2 + 1, the mean of the
+    ranks first + 1, ..., last + 1 (a half-integer, exact in float64). -inf ranks first
+    and +inf last, ties among them averaged alike. NaN entries get rank NaN and take no
+    part in the ranking of the others (they sort after +inf, so the others keep their
+    positions). This is pandas' ``rank(method="average")`` (``na_option="keep"``) bit for
+    bit. A group's rank does not depend on the order of its members, so the sort need not
+    be stable.
+    """
     values = np.asarray(values, dtype=np.float64)
-    if values.ndim == 1:
-        return pd.Series(values).rank(method="average").to_numpy()
-    return pd.DataFrame(values.reshape(-1, values.shape[-1])).rank(axis=1, method="average").to_numpy().reshape(values.shape)
+    if values.ndim == 0:
+        raise ValueError("average_ranks needs at least one axis, got a scalar")
+    n = values.shape[-1]
+    if values.size == 0:
+        return np.empty(values.shape, dtype=np.float64)
+    rows = np.ascontiguousarray(values.reshape(-1, n))
+    offsets = np.arange(0, rows.size, n)[:, None]  # flat position of each row's start
+    order = (np.argsort(rows, axis=-1) + offsets).ravel()  # flat indices, each row sorted
+    ordered = rows.ravel()[order]
+    size = ordered.size
+    positions = np.arange(size)
+    starts = np.empty(size, dtype=bool)  # a tie group starts here (NaN != NaN: each alone)
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    starts[::n] = True
+    ends_reversed = np.empty(size, dtype=bool)  # a tie group ends here, read backwards
+    ends_reversed[0] = True
+    ends_reversed[1:] = starts[:0:-1]
+    # flat position of the first member of each entry's group; and of the last member,
+    # the same on the reversed array (equal to a reversed minimum.accumulate of the group
+    # ends, without the np.where that one needs)
+    first = np.maximum.accumulate(positions * starts)
+    last_reversed = np.maximum.accumulate(positions * ends_reversed)  # size - 1 - last, backwards
+    # 2 x rank = first + last + 2 in row positions, an integer: exact, as is halving it
+    twice = (first - last_reversed[::-1]).reshape(rows.shape)
+    twice += size + 1 - 2 * offsets
+    sorted_ranks = (twice * 0.5).ravel()
+    sorted_ranks[np.isnan(ordered)] = np.nan
+    ranks = np.empty(size, dtype=np.float64)
+    ranks[order] = sorted_ranks
+    return ranks.reshape(values.shape)
 
 
 def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

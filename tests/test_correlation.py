@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import hand_transfer_tables, stability_hand_table
 
@@ -24,6 +25,47 @@ from resnet_stability.correlation import (
 def test_average_ranks_share_ties():
     np.testing.assert_array_equal(average_ranks([10, 20, 20, 30]), [1, 2.5, 2.5, 4])
     np.testing.assert_array_equal(average_ranks([np.inf, 1.0, 5.0]), [3, 1, 2])
+    # NaN: rank NaN, left out of the others' ranks; ties among ±inf averaged
+    np.testing.assert_array_equal(average_ranks([np.nan, 2.0, np.inf, -np.inf, np.inf]), [np.nan, 2, 3.5, 1, 3.5])
+
+
+def _tied_values(shape, seed):
+    """Integers in -3..3 (many ties) with +inf, -inf, NaN and -0.0 mixed in; one row all
+    NaN and one all +inf where there are several rows."""
+    rng = np.random.default_rng(seed)
+    values = rng.integers(-3, 4, size=shape).astype(np.float64)
+    u = rng.random(shape)
+    values[u < 0.1] = np.inf
+    values[(u >= 0.1) & (u < 0.2)] = -np.inf
+    values[(u >= 0.2) & (u < 0.3)] = np.nan
+    values[(u >= 0.3) & (u < 0.35)] = -0.0
+    rows = values.reshape(-1, shape[-1])
+    if len(rows) > 2:
+        rows[0], rows[1] = np.nan, np.inf
+    return values
+
+
+TIED_SHAPES = [(1,), (2,), (40,), (25, 17), (6, 300), (3, 4, 9)]
+
+
+@pytest.mark.parametrize("shape", TIED_SHAPES)
+def test_average_ranks_match_pandas_on_ties_infinities_and_nan(shape):
+    values = _tied_values(shape, seed=sum(shape))
+    rows = values.reshape(-1, shape[-1])
+    expected = np.stack([pd.Series(row).rank(method="average").to_numpy() for row in rows]).reshape(shape)
+    ranks = average_ranks(values)
+    assert ranks.dtype == np.float64 and ranks.shape == shape
+    np.testing.assert_array_equal(ranks, expected)  # bit for bit, NaN where expected is NaN
+    np.testing.assert_array_equal(average_ranks(values[..., ::-1]), expected[..., ::-1])  # a strided view
+
+
+@pytest.mark.parametrize("shape", TIED_SHAPES)
+def test_average_ranks_match_scipy_rankdata(shape):
+    pytest.importorskip("scipy", minversion="1.10")  # rankdata keeps NaN as NaN with "omit"
+    from scipy import stats
+
+    values = _tied_values(shape, seed=sum(shape) + 1)
+    np.testing.assert_array_equal(average_ranks(values), stats.rankdata(values, axis=-1, nan_policy="omit"))
 
 
 def test_spearman_with_ties_against_a_hand_computation():
