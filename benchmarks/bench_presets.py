@@ -12,8 +12,8 @@ batch size) for ``--epochs`` epochs and reports:
   at the steady step time;
 - ``cell``: the estimated full cell at the paper's epochs, set-up + steps x epochs x step
   + the evaluation of every member after training;
-- ``roofline``: the best time, over numpy and TensorFlow, of ONE batched matmul at the
-  preset's member shape, (M, b, w) @ (M, w, w) with M = 100 members, b = batch size,
+- ``roofline``: the best time, over numpy (CPU runs) and the Keras backend's compiled
+  product (``tf.function`` or ``jax.jit``), of ONE batched matmul at the preset's member shape, (M, b, w) @ (M, w, w) with M = 100 members, b = batch size,
   w = width, measured in this run. A training step needs at least 6 such products a
   block (2 forward, 4 backward), so ``bound = 6 x depth x roofline`` is a lower bound of
   the step, and ``step / bound`` says how far the engine is from what the machine's
@@ -29,8 +29,11 @@ samples in matmul kernels (oneDNN and JIT-compiled code, which includes the XLA-
 update), broadcasting, reductions, other element-wise kernels, memory copies
 (transposes, packing), malloc/free, and TensorFlow's executor.
 
+The engine is the one of Keras's backend (``KERAS_BACKEND``: TensorFlow by default, or
+``jax``: the whole step one XLA program, the route to a GPU without TensorFlow).
+
 Run: ``python benchmarks/bench_presets.py [--datasets adult] [--blocks residual] [--epochs 2] [--device gpu]
-[--profile 15]``.
+[--profile 15]``; ``KERAS_BACKEND=jax python benchmarks/bench_presets.py --device gpu`` on a GPU with JAX.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def run_cell(dataset: str, block: str, epochs: int, device: str) -> dict:
         marks.append(time.time())
         print(f"EPOCH_END {epoch + 1}", flush=True)  # --profile starts sampling at the first
 
-    result = train_cell(data, spec, block, device=info.tf_name, xla=xla_mode("auto", info.kind),
+    result = train_cell(data, spec, block, device=info.name, xla=xla_mode("auto", info.kind),
                         on_epoch_end=epoch_end)
     finished = time.time()
     n_train = len(result.plans[0].train_idx)
@@ -79,10 +82,11 @@ def run_cell(dataset: str, block: str, epochs: int, device: str) -> dict:
     )
 
 
-def roofline(members: int, batch: int, width: int, repeats: int = 7) -> dict:
-    """Best seconds per batched matmul (M, b, w) @ (M, w, w): numpy, and TensorFlow in a graph."""
+def roofline(members: int, batch: int, width: int, device: str, repeats: int = 7) -> dict:
+    """Best seconds per batched matmul (M, b, w) @ (M, w, w): numpy (on a CPU), and the
+    Keras backend's compiled product (TensorFlow in a graph, or one ``jax.jit`` program)."""
+    import keras
     import numpy as np
-    import tensorflow as tf
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(members, batch, width)).astype(np.float32)
@@ -102,14 +106,32 @@ def roofline(members: int, batch: int, width: int, repeats: int = 7) -> dict:
         for _ in range(inner):
             np.matmul(x, k)
 
-    kernels = [tf.constant(k) for _ in range(inner)]  # independent products, as in a backward pass
+    results = {"numpy": best(numpy_loop)} if device == "cpu" else {}
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
 
-    @tf.function
-    def tf_products(x):
-        return tf.add_n([tf.reduce_sum(tf.linalg.matmul(x, kernel)[:, :1]) for kernel in kernels])
+        kernels = jnp.stack([jnp.asarray(k)] * inner)  # independent products, as in a backward pass
 
-    xt = tf.constant(x)
-    return {"numpy": best(numpy_loop), "tensorflow": best(lambda: tf_products(xt).numpy())}
+        @jax.jit
+        def jax_products(x, kernels):
+            return jnp.sum(jax.vmap(lambda kernel: jnp.sum(jnp.matmul(x, kernel)[:, :1]))(kernels))
+
+        xj = jnp.asarray(x)
+        results["jax"] = best(lambda: jax_products(xj, kernels).block_until_ready())
+    else:
+        import tensorflow as tf
+
+        kernels = [tf.constant(k) for _ in range(inner)]  # independent products, as in a backward pass
+
+        @tf.function
+        def tf_products(x):
+            return tf.add_n([tf.reduce_sum(tf.linalg.matmul(x, kernel)[:, :1]) for kernel in kernels])
+
+        xt = tf.constant(x)
+        results["tensorflow"] = best(lambda: tf_products(xt).numpy())
+    return results
 
 
 def child_main(args) -> None:
@@ -117,7 +139,7 @@ def child_main(args) -> None:
     report = run_cell(args.child_dataset, args.child_block, args.epochs, args.device)
     # set-up: process start to the end of the first epoch, less that epoch at the steady step time
     report["setup"] = report["epoch_marks"][0] - started - report["steps"] * report["step"]
-    report["roofline"] = roofline(report["members"], report["batch"], report["width"])
+    report["roofline"] = roofline(report["members"], report["batch"], report["width"], args.device)
     print("RESULT " + json.dumps(report), flush=True)
 
 
@@ -197,6 +219,7 @@ def main() -> None:
 
     datasets, blocks = args.datasets.split(","), args.blocks.split(",")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {args.device}; "
+          f"Keras backend: {os.environ.get('KERAS_BACKEND', 'tensorflow')}; "
           f"{args.epochs} epochs per cell, the last timed; one fresh process per cell")
     header = (f"{'dataset':<12} {'block':<10} {'depth×width×batch':>18} {'steps':>6} {'step':>9} {'bound':>9} "
               f"{'step/bound':>10} {'set-up':>7} {'cell':>8}")
@@ -218,8 +241,9 @@ def main() -> None:
                 print("    profile: " + ", ".join(f"{name} {share:.0f}%" for name, share in r["profile"].items()
                                                   if share >= 1), flush=True)
     print(f"device: {rows[0]['device']}")
-    print("roofline per batched matmul (best of numpy / TensorFlow, µs): " + ", ".join(
-        f"{r['dataset']} {r['roofline']['numpy'] * 1e6:.0f}/{r['roofline']['tensorflow'] * 1e6:.0f}"
+    kinds = list(rows[0]["roofline"])
+    print(f"roofline per batched matmul ({' / '.join(kinds)}, µs): " + ", ".join(
+        f"{r['dataset']} " + "/".join(f"{r['roofline'][kind] * 1e6:.0f}" for kind in kinds)
         for r in rows if r["block"] == blocks[0]))
     print(f"estimated whole reproduction ({len(datasets)} datasets × {len(blocks)} blocks, paper epochs): "
           f"{total / 60:.1f} min")

@@ -68,7 +68,7 @@ def test_todays_trainer_still_trains_committed_wine_networks_to_the_committed_nu
     pick = [m for m, plan in enumerate(plans) if (plan.h, plan.trial) in {(0.1, 0), (0.5, 5)}]
     assert len(pick) == 2
     info = select_device("cpu")
-    result = train_cell(dataset, spec, "residual", device=info.tf_name, plans=[plans[m] for m in pick],
+    result = train_cell(dataset, spec, "residual", device=info.name, plans=[plans[m] for m in pick],
                                shards=1, xla=xla_mode("auto", info.kind), stability=False)
     rows = committed.loc[pick]
     assert list(rows["h"]) == [plans[m].h for m in pick] and list(rows["trial"]) == [plans[m].trial for m in pick]

@@ -22,10 +22,14 @@ one-step forward-Euler blocks (``residual``, ``batchnorm``, ``shrinkage``, or an
 with ``integrator="euler"``); any other block (an RK4 integrator, the multistep blocks)
 raises ValueError, because |1 + hλ| <= 1 is not its stability region (see
 :func:`is_euler_block`).
+
+Written with ``keras.ops``; the one reverse-mode product it needs comes from the Keras
+backend in use (:data:`VJPS`: TensorFlow's ``GradientTape`` or ``jax.vjp``).
 """
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 #: Default tolerance of "stable": λ = 0 (inactive ReLUs) gives |1 + hλ| = 1 exactly,
@@ -65,10 +69,8 @@ def members_block_states(model, x) -> list:
     The stem, the layout swap and the blocks are called in order in inference mode
     (``training=False``), as the model itself does; the head is not called.
     """
-    import tensorflow as tf
-
     blocks = _blocks(model)
-    state = tf.convert_to_tensor(x, dtype=model.compute_dtype)
+    state = keras.ops.convert_to_tensor(x, dtype=model.compute_dtype)
     states = []
     for layer in model.layers[1:]:  # layers[0] is the input layer
         if layer.name == "head":
@@ -88,17 +90,33 @@ def members_field_jacobian(block, y):
     As :func:`~resnet_stability.analysis.spectra.field_jacobian`, one reverse pass over
     the points repeated w times with unit cotangents e_i (rows of a field in inference
     mode, and members, are independent, so this is exact)."""
+    ops = keras.ops
+    y = ops.convert_to_tensor(y, dtype=block.compute_dtype)
+    members, n, width = (int(d) for d in y.shape)
+    repeated = ops.repeat(y, width, axis=1)  # row p * width + i is point p ...
+    cotangents = ops.tile(ops.eye(width, dtype=y.dtype)[None], [members, n, 1])  # ... paired with e_i
+    rows = VJPS[keras.backend.backend()](lambda z: block.field(z, training=False), repeated, cotangents)
+    return ops.convert_to_numpy(ops.reshape(rows, (members, n, width, width)))
+
+
+def _tensorflow_vjp(fn, x, cotangent):
     import tensorflow as tf
 
-    y = tf.convert_to_tensor(y, dtype=block.compute_dtype)
-    members, n, width = (int(d) for d in y.shape)
-    repeated = tf.repeat(y, width, axis=1)  # row p * width + i is point p ...
-    cotangents = tf.tile(tf.eye(width, dtype=y.dtype)[None], [members, n, 1])  # ... paired with e_i
     with tf.GradientTape() as tape:
-        tape.watch(repeated)
-        f = block.field(repeated, training=False)
-    rows = tape.gradient(f, repeated, output_gradients=cotangents)
-    return tf.reshape(rows, (members, n, width, width)).numpy()
+        tape.watch(x)
+        f = fn(x)
+    return tape.gradient(f, x, output_gradients=cotangent)
+
+
+def _jax_vjp(fn, x, cotangent):
+    import jax
+
+    _, pullback = jax.vjp(fn, x)
+    return pullback(cotangent)[0]
+
+
+#: ``vjp(fn, x, v)`` = vᵀ ∂fn/∂x at x (reverse mode), by Keras backend.
+VJPS = {"tensorflow": _tensorflow_vjp, "jax": _jax_vjp}
 
 
 def max_euler_factors(jacobians: np.ndarray, h: np.ndarray) -> np.ndarray:

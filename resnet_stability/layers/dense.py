@@ -57,13 +57,17 @@ class MembersDense(keras.layers.Layer):
             initializer=per_member_initializer(self.bias_initializer, self._seeds, "bias", self.members),
         )
 
-    def call(self, x):
+    def pre_activation(self, x):
+        """x W + b (a softmax head's logits)."""
         if self.members is None:
-            z = keras.ops.matmul(x, self.kernel) + self.bias
-        else:  # one batched matmul members first; consecutive swaps in a model cancel out
-            members_first = keras.ops.swapaxes(x, 0, 1)
-            z = keras.ops.matmul(members_first, self.kernel) + keras.ops.expand_dims(self.bias, 1)
-            z = keras.ops.swapaxes(z, 0, 1)
+            return keras.ops.matmul(x, self.kernel) + self.bias
+        # one batched matmul members first; consecutive swaps in a model cancel out
+        members_first = keras.ops.swapaxes(x, 0, 1)
+        z = keras.ops.matmul(members_first, self.kernel) + keras.ops.expand_dims(self.bias, 1)
+        return keras.ops.swapaxes(z, 0, 1)
+
+    def call(self, x):
+        z = self.pre_activation(x)
         return z if self.activation_fn is None else self.activation_fn(z)
 
     def compute_output_shape(self, input_shape):

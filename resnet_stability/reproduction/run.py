@@ -122,7 +122,7 @@ def propagation_table(block: str, h: float, depth: int, name: str, trials: int =
     info = select_device("auto")  # as the sweep does: its device, threads and graph settings
     spec = resolve_spec("synthetic", {"blocks": (block,), "h_values": (h,), "trials": trials, "depth": depth})
     dataset = load_spec_dataset(spec)
-    result = train_cell(dataset, spec, block, device=info.tf_name, xla=xla_mode("auto", info.kind))
+    result = train_cell(dataset, spec, block, device=info.name, xla=xla_mode("auto", info.kind))
     rows = []
     plan = result.plans[0]
     x_test = ((dataset.X[plan.test_idx] - plan.mean) / plan.scale).astype("float32")

@@ -312,9 +312,6 @@ def run(args) -> int:
     from resnet_stability.sweep.devices import select_device
 
     device = select_device(args.device)
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")  # one new train step per cell is expected, not a retracing problem
 
     from resnet_stability.sweep.outputs import write_outputs
     from resnet_stability.sweep.schedule import run_pending_cells

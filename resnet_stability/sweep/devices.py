@@ -1,4 +1,5 @@
-"""Choosing where a sweep trains: CPU, GPU, or whichever TensorFlow finds."""
+"""Choosing where a sweep trains: CPU, GPU, or whichever the Keras backend finds
+(TensorFlow, or JAX: :mod:`resnet_stability.sweep.engines`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ DEVICE_CHOICES = ("auto", "cpu", "gpu")
 @dataclasses.dataclass(frozen=True)
 class DeviceInfo:
     kind: str  # "cpu" or "gpu"
-    tf_name: str  # for tf.device, e.g. "/GPU:0"
+    name: str  # for the engine's device scope, e.g. "/GPU:0"
     description: str  # human readable, recorded in results
 
 
@@ -52,7 +53,21 @@ def skip_graph_rewrites() -> None:
 
 
 def select_device(choice: str = "auto") -> DeviceInfo:
-    """Pick the training device. Call before TensorFlow touches a GPU.
+    """Pick the training device with the engine of Keras's backend (TensorFlow:
+    :func:`select_tensorflow_device`, JAX: :func:`select_jax_device`)."""
+    from resnet_stability.sweep.engines import current_engine
+
+    check_device_choice(choice)
+    return current_engine().select_device(choice)
+
+
+def check_device_choice(choice: str) -> None:
+    if choice not in DEVICE_CHOICES:
+        raise ValueError(f"unknown device {choice!r}; allowed: {', '.join(DEVICE_CHOICES)}")
+
+
+def select_tensorflow_device(choice: str = "auto") -> DeviceInfo:
+    """Pick the training device under TensorFlow. Call before TensorFlow touches a GPU.
 
     - ``cpu``: hide every GPU from TensorFlow and train on the CPU;
     - ``gpu``: the first GPU TensorFlow sees; RuntimeError if it sees none;
@@ -60,14 +75,15 @@ def select_device(choice: str = "auto") -> DeviceInfo:
 
     On the CPU it also runs each operation on one thread, several at once
     (:func:`configure_cpu_threads`), if TensorFlow has not started yet, and turns off
-    graph rewriting (:func:`skip_graph_rewrites`).
+    graph rewriting (:func:`skip_graph_rewrites`). It quiets TensorFlow's retracing
+    warnings (each cell traces its own step).
     """
-    if choice not in DEVICE_CHOICES:
-        raise ValueError(f"unknown device {choice!r}; allowed: {', '.join(DEVICE_CHOICES)}")
+    check_device_choice(choice)
     with quiet_native_stderr():
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
+    tf.get_logger().setLevel("ERROR")  # one new train step per cell is expected, not a retracing problem
     if choice == "cpu" and gpus:
         tf.config.set_visible_devices([], "GPU")
         gpus = []
@@ -83,3 +99,21 @@ def select_device(choice: str = "auto") -> DeviceInfo:
     configure_cpu_threads(cores)
     skip_graph_rewrites()
     return DeviceInfo("cpu", "/CPU:0", f"CPU:0 {platform.machine()} ({cores} cores)")
+
+
+def select_jax_device(choice: str = "auto") -> DeviceInfo:
+    """Pick the training device under JAX (``jax.devices``): ``gpu`` the first GPU
+    (RuntimeError if JAX sees none), ``cpu`` the CPU, ``auto`` a GPU if there is one.
+    XLA chooses its own CPU threads; the description names the backend."""
+    check_device_choice(choice)
+    import jax
+
+    try:
+        gpus = [] if choice == "cpu" else jax.devices("gpu")
+    except RuntimeError:  # no GPU platform in this jaxlib
+        gpus = []
+    if choice == "gpu" and not gpus:
+        raise RuntimeError("--device gpu: JAX sees no GPU (jax.devices('gpu') failed); install jax[cuda] or use --device cpu")
+    if gpus:
+        return DeviceInfo("gpu", "/GPU:0", f"GPU:0 {gpus[0].device_kind} (jax)")
+    return DeviceInfo("cpu", "/CPU:0", f"CPU:0 {platform.machine()} ({os.cpu_count() or 1} cores, jax)")

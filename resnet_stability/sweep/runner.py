@@ -85,7 +85,7 @@ def run_cell(
     else:
         batches = dataset
         synthetic = is_synthetic(dataset)
-    result = train_cell(batches, spec, block, device=info.tf_name, xla=xla, on_epoch_end=callback)
+    result = train_cell(batches, spec, block, device=info.name, xla=xla, on_epoch_end=callback)
     notes = {"synthetic": synthetic, "device": info.description, "xla": xla, "stream": spec.stream}
     split = result.plans[0].time_split
     if split is not None:

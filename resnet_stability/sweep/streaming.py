@@ -129,29 +129,30 @@ class StreamBatches:
     def open(self, spec: ExperimentSpec):
         """Called once, under the cell's device: returns ``inputs(batch)``, a batch
         ``(x (b, d), y (b,))`` standardised and copied to every member: (b, M, d), (b, M)."""
-        import tensorflow as tf
+        import keras
 
+        ops = keras.ops
         members = len(self.plans)
-        mean = tf.constant(self.scan.mean, tf.float32)
-        scale = tf.constant(self.scan.scale, tf.float32)
+        mean = ops.convert_to_tensor(self.scan.mean, "float32")
+        scale = ops.convert_to_tensor(self.scan.scale, "float32")
 
         def standardise(x, y):  # (b, d), (b,) -> every member's copy: (b, M, d), (b, M)
-            x = (tf.tile(x[:, None, :], [1, members, 1]) - mean) / scale
-            return x, tf.tile(y[:, None], [1, members])
+            x = (ops.tile(x[:, None, :], [1, members, 1]) - mean) / scale
+            return x, ops.tile(y[:, None], [1, members])
 
         self.standardise = standardise
         return lambda batch: standardise(*batch)
 
     def epoch_batches(self, epoch: int):
         """Epoch ``epoch``'s batches, read ahead in a background thread."""
-        import tensorflow as tf
+        import keras
 
         spec = self.spec
         batches = prefetch(train_batches(
             self.path, self.scan, chunk_rows=spec.chunk_rows, batch_size=spec.batch_size,
             buffer_rows=self.buffer_rows, rng=np.random.default_rng(shuffle_seed(spec, epoch)),
         ))
-        return ((tf.constant(x), tf.constant(y)) for x, y in batches)
+        return ((keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)) for x, y in batches)
 
     def score(self, predict, spec: ExperimentSpec, block: str) -> dict:
         """One evaluation pass over the file: the scores of ``trainer.score_members``."""
@@ -161,13 +162,14 @@ class StreamBatches:
         """``(euler_max, euler_stable_share, seconds)`` of every member
         (``trainer.members_statistic``) at the scan's sample: the first test window's
         first rows, the same for every member."""
-        import tensorflow as tf
+        import keras
 
         from resnet_stability.sweep.trainer import members_statistic
 
         rows = self.scan.test_sample
         return members_statistic(
-            shards, block, lambda: self.standardise(tf.constant(rows), tf.zeros(len(rows), tf.int32))[0]
+            shards, block,
+            lambda: self.standardise(keras.ops.convert_to_tensor(rows), keras.ops.zeros(len(rows), "int32"))[0],
         )
 
     def majority_rate(self) -> np.ndarray:
@@ -224,13 +226,16 @@ def add_counts(total, value):
 def score_stream(predict, standardise, path, spec: ExperimentSpec, block: str, scan: StreamScan, members: int) -> dict:
     """One evaluation pass over the file: the scores of ``trainer.score_members`` (noise
     on the first test window, from ``trainer.noise_sources``)."""
-    import tensorflow as tf
+    import keras
 
     from resnet_stability.sweep.trainer import evaluate_accuracy, noise_sources
 
     def score(x, y, perturb):  # correct predictions per member on rows x, y
         rows = np.zeros((len(x), members), np.int32)
-        accuracy = evaluate_accuracy(predict, lambda _: standardise(tf.constant(x), tf.constant(y)), rows, perturb=perturb)
+        ops = keras.ops
+        accuracy = evaluate_accuracy(
+            predict, lambda _: standardise(ops.convert_to_tensor(x), ops.convert_to_tensor(y)), rows, perturb=perturb
+        )
         return np.rint(accuracy * len(x))
 
     test_index = scan.time_split.windows[0].index

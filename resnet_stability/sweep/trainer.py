@@ -23,14 +23,14 @@ of the weights its diverging step produced, each input whose predicted probabili
 are not all finite counting as misclassified; its last finite weights are scored too
 (``test_accuracy_last_finite``), which is what an early-stopped network would give.
 
-This module runs on the TensorFlow backend (``tf.function``, ``tf.GradientTape``);
-layers themselves use ``keras.ops`` only.
+This module is written with ``keras.ops``; compiling and differentiating the step, the
+predictor and device placement come from the engine of Keras's backend
+(:mod:`resnet_stability.sweep.engines`: TensorFlow by default, or JAX).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import dataclasses
 import functools
 import time
@@ -38,23 +38,19 @@ from collections.abc import Callable
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from resnet_stability.analysis.members_spectra import euler_summary, is_euler_block, members_euler_factors
 from resnet_stability.data import Dataset
 from resnet_stability.models import build_model
 from resnet_stability.seeding import derive_seed
 from resnet_stability.stability import STABILITY_SAMPLE
+from resnet_stability.sweep.engines import CPU_SHARDS, current_engine
 from resnet_stability.sweep.experiment import ExperimentSpec
 from resnet_stability.sweep.noise import NoiseSource
 from resnet_stability.sweep.plan import BatchOrder, MemberPlan, plan_members
-from resnet_stability.sweep.train_step import AnyBatchFunction, MembersTrainStep
 
 EVAL_CHUNK = 2048  # rows per prediction call
 JIT_CHOICES = ("auto", "on", "off")
-#: Shards of a cell on a CPU (see :mod:`resnet_stability.sweep.train_step`): independent
-#: members models stepped at once, so that TensorFlow runs them on different cores.
-CPU_SHARDS = 2
 
 
 def xla_mode(choice: str, device_kind: str) -> str:
@@ -64,26 +60,30 @@ def xla_mode(choice: str, device_kind: str) -> str:
     ``auto`` is ``"step"`` on a GPU and ``"update"`` on a CPU, where XLA's batched
     matmuls at the presets' shapes ran ~3x slower than TensorFlow's (oneDNN) kernels
     while its fused update was 2-3x faster than a dozen separate passes over the
-    parameters (``benchmarks/bench_presets.py``); ``on`` is ``"step"``.
+    parameters (``benchmarks/bench_presets.py``); ``on`` is ``"step"``. Under the JAX
+    engine it is always ``"step"``.
     """
     if choice not in JIT_CHOICES:
         raise ValueError(f"unknown jit choice {choice!r}; allowed: {', '.join(JIT_CHOICES)}")
+    if not current_engine().xla_optional:  # JAX: the whole step is one XLA program, always
+        return "step"
     if choice == "off":
         return "off"
     return "step" if choice == "on" or device_kind == "gpu" else "update"
 
 
 def device_kind(device: str | None) -> str:
-    """``"gpu"`` for a TensorFlow device name like ``/GPU:0`` (or, with None, when
-    TensorFlow sees a GPU), else ``"cpu"``."""
+    """``"gpu"`` for a device name like ``/GPU:0`` (or, with None, when the Keras
+    backend sees a GPU), else ``"cpu"``."""
     if device is None:
-        return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+        return "gpu" if current_engine().has_gpu() else "cpu"
     return "gpu" if "GPU" in device.upper() else "cpu"
 
 
 def shard_count(device_kind: str, members: int) -> int:
-    """Shards of a cell: :data:`CPU_SHARDS` on a CPU (at most one per member), 1 on a GPU."""
-    return 1 if device_kind == "gpu" else max(1, min(CPU_SHARDS, members))
+    """Shards of a cell (the engine's: under TensorFlow :data:`CPU_SHARDS` on a CPU, at
+    most one per member, and 1 on a GPU; under JAX 1)."""
+    return current_engine().shards(device_kind, members)
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
@@ -115,18 +115,12 @@ def build_members_shards(
 
 
 def members_predictor(shards: list[keras.Model]):
-    """A compiled ``predict(x)``: (b, M, d) -> (b, M, C) probabilities of every member,
-    traced once for any number of rows b (:class:`~resnet_stability.sweep.train_step.AnyBatchFunction`)."""
-    bounds = np.cumsum([0] + [int(model.output_shape[1]) for model in shards])
-
-    def predict(x):
-        parts = [model(x[:, lo:hi], training=False) for model, lo, hi in zip(shards, bounds, bounds[1:])]
-        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
-
-    return AnyBatchFunction(predict)
+    """A compiled ``predict(x)``: (b, M, d) -> (b, M, C) probabilities of every member
+    with the weights the models hold now (the engine's ``predictor``)."""
+    return current_engine().predictor(shards)
 
 
-def run_epochs(train_step: MembersTrainStep, epochs: int, epoch_batches, on_epoch_end=None):
+def run_epochs(train_step, epochs: int, epoch_batches, on_epoch_end=None):
     """Train ``epochs`` epochs; ``epoch_batches(epoch)`` yields that epoch's batches.
 
     Returns ``(final_loss, diverged_epoch)``: each member's mean loss over the last epoch
@@ -142,7 +136,8 @@ def run_epochs(train_step: MembersTrainStep, epochs: int, epoch_batches, on_epoc
         step_losses = [train_step(batch)[0] for batch in epoch_batches(epoch)]
         alive_now = train_step.alive()
         diverged_epoch[(diverged_epoch < 0) & ~alive_now] = epoch + 1
-        final_loss = np.where(alive_now, tf.reduce_mean(tf.stack(step_losses), axis=0).numpy(), np.nan)
+        mean_loss = keras.ops.convert_to_numpy(keras.ops.mean(keras.ops.stack(step_losses), axis=0))
+        final_loss = np.where(alive_now, mean_loss, np.nan)
         if on_epoch_end is not None:
             on_epoch_end(epoch, final_loss, alive_now)
     train_step.write_back()
@@ -239,13 +234,14 @@ class MemoryBatches:
         """Called once, under the cell's device: returns ``inputs(batch) -> (x (b, M, d),
         y (b, M))``, the standardised inputs of a batch (``MembersTrainStep``'s ``inputs``)."""
         dtype = keras.config.floatx()  # float32 unless the user set Keras's float type
-        features = tf.constant(self.dataset.X, dtype)
-        labels = tf.constant(self.dataset.y, tf.int32)
-        mean = tf.constant(np.stack([p.mean for p in self.plans]), dtype)
-        scale = tf.constant(np.stack([p.scale for p in self.plans]), dtype)
+        ops = keras.ops
+        features = ops.convert_to_tensor(self.dataset.X, dtype)
+        labels = ops.convert_to_tensor(self.dataset.y, "int32")
+        mean = ops.convert_to_tensor(np.stack([p.mean for p in self.plans]), dtype)
+        scale = ops.convert_to_tensor(np.stack([p.scale for p in self.plans]), dtype)
 
         def gather(idx):
-            return (tf.gather(features, idx) - mean) / scale, tf.gather(labels, idx)
+            return (ops.take(features, idx, axis=0) - mean) / scale, ops.take(labels, idx, axis=0)
 
         self.gather, self.batch_size, self.order = gather, spec.batch_size, BatchOrder(self.plans)
         return gather
@@ -310,12 +306,13 @@ def train_cell(
     shards = shard_count(device_kind(device), members) if shards is None else shards
     if spec.stability_penalty and xla == "step":  # its eigen-decomposition has no XLA kernel
         xla = "update"
-    with tf.device(device) if device else contextlib.nullcontext():
+    engine = current_engine()
+    with engine.device_scope(device):
         models, build_args = build_members_shards(plans, spec, block, source.n_features, source.n_classes, shards)
         inputs = source.open(spec)
 
         def train_and_score(models, alive, level=0):  # epochs reported counted over all levels
-            train_step = MembersTrainStep(models, lambda: make_optimizer(spec.optimizer, spec.lr), inputs, xla)
+            train_step = engine.train_step(models, lambda: make_optimizer(spec.optimizer, spec.lr), inputs, xla)
             if alive is not None:
                 train_step.set_alive(alive)
             report = offset_epochs(on_epoch_end, level * spec.epochs)
@@ -360,7 +357,7 @@ def train_cell(
     )
 
 
-def score_trained(models, train_step: MembersTrainStep, score: Callable[..., dict]):
+def score_trained(models, train_step, score: Callable[..., dict]):
     """``(scores, last_finite)`` after training, for any batch source: ``score(predict)``
     (a source's scores of the members predictor, :func:`score_members`' dict) by the rule
     of ``experiment.DIVERGED_RULE`` (a diverged member scored as the network its
@@ -443,7 +440,7 @@ def member_stability(shards, gather, plans: list[MemberPlan], block: str, size: 
     )
 
 
-def members_statistic(shards, block: str, inputs: Callable[[], tf.Tensor]):
+def members_statistic(shards, block: str, inputs: Callable):
     """``(euler_max, euler_stable_share, seconds)`` of every member (arrays (M,)), from the
     weights the ``shards`` hold now (:mod:`resnet_stability.analysis.members_spectra`):
     the largest |1 + hλ| over blocks, the inputs ``inputs()`` ((size, M, d), standardised;
@@ -458,7 +455,7 @@ def members_statistic(shards, block: str, inputs: Callable[[], tf.Tensor]):
     if not is_euler_block(BLOCKS[block]):
         return np.full(bounds[-1], np.nan), np.full(bounds[-1], np.nan), 0.0
     x = inputs()
-    # one thread per shard: the eigenvalues (numpy) and Jacobians (TensorFlow) release the
+    # one thread per shard: the eigenvalues (numpy) and Jacobians (the backend) release the
     # GIL, so a 2-shard CPU cell takes its statistic on both cores
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(shards)) as pool:
         parts = pool.map(lambda part: members_euler_factors(part[0], x[:, part[1] : part[2]]),
@@ -520,9 +517,9 @@ def evaluate_accuracy(predict, gather, rows: np.ndarray, perturb=None) -> np.nda
     for start in range(0, rows.shape[0], EVAL_CHUNK):
         x, y = gather(rows[start : start + EVAL_CHUNK].astype(np.int32))
         if perturb is not None:
-            x = x + tf.constant(perturb.draw(x.shape), x.dtype)
-        probabilities = predict(x)
-        finite = tf.reduce_all(tf.math.is_finite(probabilities), axis=-1)
-        hit = tf.equal(tf.argmax(probabilities, axis=-1, output_type=tf.int32), y) & finite
-        correct += tf.reduce_sum(tf.cast(hit, tf.float64), axis=0).numpy()
+            x = x + keras.ops.convert_to_tensor(perturb.draw(tuple(x.shape)), x.dtype)
+        probabilities = keras.ops.convert_to_numpy(predict(x))
+        finite = np.isfinite(probabilities).all(axis=-1)
+        hit = (probabilities.argmax(axis=-1) == keras.ops.convert_to_numpy(y)) & finite
+        correct += hit.sum(axis=0)
     return correct / rows.shape[0]

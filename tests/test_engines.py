@@ -1,0 +1,103 @@
+"""The sweep's engine under Keras's JAX backend (``sweep/engines.py``, ``sweep/train_step_jax.py``).
+
+The key test: a cell trained under JAX (its whole step one ``jax.jit`` program, one
+members model) has the same members as the same cell trained under TensorFlow (two
+shards, ``train_step.MembersTrainStep``): weights, losses, accuracies (exactly),
+divergence (which members, which epoch, the diverged networks' scores), the Prop. 1
+statistic, noise scores and multi-level training, for every registered block and a few
+special cases (``engine_probe.py``). Both train in float64 from the same numpy-drawn
+initial weights. ``test_trainer.py`` shows TensorFlow's members equal standalone
+networks; with this, so do JAX's. JAX runs in its own process (Keras fixes its backend
+at import); it is installed by the test command (``.[backends]``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from engine_probe import cases, cell_numbers, compare, split
+from helpers import TINY
+
+from resnet_stability.sweep.engines import ENGINES, padded_rows
+
+PROBE = Path(__file__).with_name("engine_probe.py")
+ROOT = PROBE.parent.parent
+
+needs_jax = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install '.[backends]')"
+)
+
+
+def jax_env() -> dict:
+    return dict(os.environ, KERAS_BACKEND="jax", CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu",
+                TF_CPP_MIN_LOG_LEVEL="3",
+                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+
+
+@pytest.fixture(scope="module")
+def jax_numbers(tmp_path_factory):
+    out = tmp_path_factory.mktemp("jax") / "numbers.npz"
+    done = subprocess.run([sys.executable, str(PROBE), str(out)], env=jax_env(), capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, f"engine_probe.py under JAX failed:\n{done.stderr[-3000:]}"
+    with np.load(out) as numbers:
+        return dict(numbers)
+
+
+@needs_jax
+@pytest.mark.parametrize("case", list(cases()))
+def test_a_cell_has_the_same_members_under_jax_as_under_tensorflow(case, jax_numbers, float64):
+    expected = cell_numbers(case)  # TensorFlow, in this process
+    mine = split(jax_numbers)[case]
+    compare(case, mine, expected)
+    if case in ("diverging", "overflow-float32"):  # the cases do exercise divergence
+        assert expected["diverged"].any()
+    if case == "diverging":
+        assert not expected["diverged"].all()
+    else:  # JAX: one members model; TensorFlow: two shards on a CPU
+        assert int(mine["shards"]) == 1 and int(expected["shards"]) == 2
+
+
+@needs_jax
+def test_the_sweep_runs_under_jax_without_tensorflow(tmp_path):
+    """The GPU machines this project may be lent have JAX but no TensorFlow: the sweep's
+    whole path (devices, engine, statistic, outputs) must not import it under JAX."""
+    out = tmp_path / "sweep"
+    code = (
+        "import runpy, sys; sys.argv = ['resnet_stability.sweep'] + sys.argv[1:]\n"
+        "try:\n    runpy.run_module('resnet_stability.sweep', run_name='__main__')\n"
+        "except SystemExit as done:\n    assert not done.code, done.code\n"
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *TINY, "--out", str(out)], env=jax_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 6 and results["device"].str.endswith("jax)").all()
+    assert results["test_accuracy"].between(0, 1).all()
+
+
+def test_every_keras_backend_with_an_engine_is_registered():
+    assert sorted(ENGINES) == ["jax", "tensorflow"]
+
+
+def test_jax_predictions_are_padded_to_few_shapes():
+    # next power of two, never fewer rows than asked, at most 2048 unless asked for more
+    assert [padded_rows(n) for n in (1, 2, 3, 36, 64, 65, 1500, 2048, 3000)] == [1, 2, 4, 64, 64, 128, 2048, 2048, 3000]
+
+
+def test_the_sweep_refuses_a_backend_without_an_engine(monkeypatch):
+    import keras
+
+    from resnet_stability.sweep.engines import current_engine
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    with pytest.raises(ValueError, match="'torch'.*allowed: tensorflow, jax"):
+        current_engine()
