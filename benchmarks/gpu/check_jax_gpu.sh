@@ -8,16 +8,20 @@
 # Writes under $OUT: the JAX engine's numbers on the GPU compared with TensorFlow's
 # (tests/engine_probe.py --compare), the README's main job (Wine, 300 networks) on the
 # GPU, and bench_presets.py --device gpu (the five presets, JSON in $OUT).
+# DEVICE=cpu BENCH_ARGS='--datasets wine --blocks residual' runs the same here, as a dry run.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1
+export PYTHONPATH=$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1
+if ! python3 -c "import keras" 2>/dev/null; then  # the GPU image: Keras from the carried wheels
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD
+fi
 python3 -c "import jax, keras; print('jax', jax.__version__, 'keras', keras.__version__, jax.devices())" || exit 1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 echo "== the engine's cases on the GPU against TensorFlow's numbers"
 python3 tests/engine_probe.py "$OUT/jax_gpu_numbers.npz" --compare .whl/tensorflow_numbers.npz 2>&1 | tail -20
 echo "== the README's main job on the GPU"
-python3 -m resnet_stability.sweep --dataset wine --device gpu --out "$OUT/wine" 2>&1 | grep -v "epoch [0-9]" | tail -12
+python3 -m resnet_stability.sweep --dataset wine --device "${DEVICE:-gpu}" --out "$OUT/wine" 2>&1 | grep -v "epoch [0-9]" | tail -12
 echo "== bench_presets.py --device gpu"
-python3 benchmarks/bench_presets.py --device gpu --json "$OUT/presets_gpu.json" ${BENCH_ARGS:-}
+python3 benchmarks/bench_presets.py --device "${DEVICE:-gpu}" --json "$OUT/presets_gpu.json" ${BENCH_ARGS:-}
