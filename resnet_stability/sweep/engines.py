@@ -35,6 +35,18 @@ CPU_SHARDS = 2
 EVAL_BUCKET_MAX = 2048  # the largest padded row count of a JAX prediction (the trainer's EVAL_CHUNK)
 
 
+def require_elementwise(optimizer) -> None:
+    """ValueError if ``optimizer`` clips by a norm (``clipnorm``, ``global_clipnorm``): a
+    norm over all members' gradients would mix them, and the members step needs each
+    member's update to be its own (Keras's other optimisers are element-wise)."""
+    for option in ("clipnorm", "global_clipnorm"):
+        if getattr(optimizer, option, None):
+            raise ValueError(
+                f"optimizer {optimizer.name!r} sets {option}; the members step needs an element-wise "
+                "optimiser (no norm clipping), so that each member's update is its own"
+            )
+
+
 def _bounds(shards) -> np.ndarray:
     return np.cumsum([0] + [int(model.output_shape[1]) for model in shards])
 

@@ -52,6 +52,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from resnet_stability.sweep.engines import require_elementwise
+
 
 def per_member_loss(labels, probabilities):
     """Mean sparse cross-entropy over the batch axis: (b, M), (b, M, C) -> (M,)."""
@@ -123,12 +125,7 @@ class ShardStep:
     """The packed parameters, optimiser and ``alive`` flags of one shard (one members model)."""
 
     def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, xla_update: bool):
-        for option in ("clipnorm", "global_clipnorm"):
-            if getattr(optimizer, option, None):
-                raise ValueError(
-                    f"optimizer {optimizer.name!r} sets {option}; the members step needs an element-wise "
-                    "optimiser (no norm clipping), so that packing the members' weights changes nothing"
-                )
+        require_elementwise(optimizer)
         self.model, self.optimizer = model, optimizer
         self.members = members = int(model.output_shape[1])
         trainable = list(model.trainable_variables)

@@ -38,6 +38,8 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
+from resnet_stability.sweep.engines import require_elementwise
+
 
 def per_member_loss(labels, logits):
     """Mean softmax cross-entropy over the batch axis, from logits: (b, M), (b, M, C) -> (M,)."""
@@ -64,12 +66,7 @@ class _Shard:
     """The optimiser of one members model and the pure step of its members."""
 
     def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer):
-        for option in ("clipnorm", "global_clipnorm"):
-            if getattr(optimizer, option, None):
-                raise ValueError(
-                    f"optimizer {optimizer.name!r} sets {option}; the members step needs an element-wise "
-                    "optimiser (no norm clipping), so that each member's update is its own"
-                )
+        require_elementwise(optimizer)
         self.model, self.optimizer = model, optimizer
         self.members = int(model.output_shape[1])
         self.head = model.get_layer("head")
