@@ -68,13 +68,15 @@ def test_a_cell_has_the_same_members_under_jax_as_under_tensorflow(case, jax_num
 @needs_jax
 def test_the_sweep_runs_under_jax_without_tensorflow(tmp_path):
     """The GPU machines this project may be lent have JAX but no TensorFlow: the sweep's
-    whole path (devices, engine, statistic, outputs) must not import it under JAX."""
+    whole path (devices, engine, statistic, outputs) must not import it under JAX. And its
+    products run in float32 (no TF32 passes on a GPU)."""
     out = tmp_path / "sweep"
     code = (
         "import runpy, sys; sys.argv = ['resnet_stability.sweep'] + sys.argv[1:]\n"
         "try:\n    runpy.run_module('resnet_stability.sweep', run_name='__main__')\n"
         "except SystemExit as done:\n    assert not done.code, done.code\n"
         "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
+        "import jax; assert jax.config.jax_default_matmul_precision == 'highest', 'float32 products not in float32'\n"
     )
     done = subprocess.run([sys.executable, "-c", code, *TINY, "--out", str(out)], env=jax_env(),
                           capture_output=True, text=True, timeout=300)

@@ -93,6 +93,9 @@ def select_tensorflow_device(choice: str = "auto") -> DeviceInfo:
             "install a CUDA-enabled TensorFlow (pip install 'tensorflow[and-cuda]') or use --device cpu"
         )
     if gpus:
+        # float32 products in float32: TensorFlow's default on Ampere and later GPUs is
+        # TF32 (a 10-bit mantissa), which would change a sweep's numbers far beyond rounding
+        tf.config.experimental.enable_tensor_float_32_execution(False)
         details = tf.config.experimental.get_device_details(gpus[0])
         return DeviceInfo("gpu", "/GPU:0", f"GPU:0 {details.get('device_name', 'unknown GPU')}")
     cores = os.cpu_count() or 1
@@ -104,9 +107,14 @@ def select_tensorflow_device(choice: str = "auto") -> DeviceInfo:
 def select_jax_device(choice: str = "auto") -> DeviceInfo:
     """Pick the training device under JAX (``jax.devices``): ``gpu`` the first GPU
     (RuntimeError if JAX sees none), ``cpu`` the CPU, ``auto`` a GPU if there is one.
-    XLA chooses its own CPU threads; the description names the backend."""
+    XLA chooses its own CPU threads; the description names the backend. Matrix products
+    run at full precision (``jax_default_matmul_precision = "highest"``): JAX's default
+    on GPUs multiplies float32 in TF32 or bf16 passes, which would change a sweep's
+    numbers far beyond rounding."""
     check_device_choice(choice)
     import jax
+
+    jax.config.update("jax_default_matmul_precision", "highest")
 
     try:
         gpus = [] if choice == "cpu" else jax.devices("gpu")
