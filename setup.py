@@ -33,9 +33,9 @@ setup(
         "test": ["pytest>=8,<10", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"],
         # Sweeps on a Ray cluster: python -m resnet_stability.sweep --executor ray
         "ray": ["ray>=2.9"],
-        # Another Keras backend for tests/test_backends.py (the layers compute the same
-        # under JAX as under TensorFlow; the engine itself is TensorFlow's) and
-        # benchmarks/bench_backends.py
+        # Another Keras backend: tests/test_backends.py (the layers compute the same under
+        # JAX as under TensorFlow), tests/test_engines.py (so does the sweep's engine, whose
+        # JAX path is the GPU route) and benchmarks/bench_backends.py
         "backends": ["jax>=0.4.30"],
     },
 )

@@ -60,6 +60,12 @@ def cli_env() -> dict:
     return env
 
 
+def backend_env(backend: str) -> dict:
+    """:func:`cli_env` for a process under Keras backend ``backend``, on the CPU only and
+    without TensorFlow's C++ start-up lines."""
+    return dict(cli_env(), KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+
+
 def popen(*args: str, **kwargs) -> subprocess.Popen:
     """The sweep command line in a fresh process (from the repository root)."""
     kwargs.setdefault("stdout", subprocess.PIPE)

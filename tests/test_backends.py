@@ -10,22 +10,20 @@ otherwise.
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import backend_env
 
 PROBE = Path(__file__).with_name("backend_probe.py")
-ROOT = PROBE.parent.parent
 
 
 def _probe(backend: str, out: Path) -> dict[str, np.ndarray]:
-    env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    done = subprocess.run([sys.executable, str(PROBE), str(out)], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, str(PROBE), str(out)], env=backend_env(backend), capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, f"backend_probe.py under {backend} failed:\n{done.stderr[-3000:]}"
     with np.load(out) as numbers:
         return dict(numbers)

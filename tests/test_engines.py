@@ -14,7 +14,6 @@ at import); it is installed by the test command (``.[backends]``).
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,29 +22,22 @@ import numpy as np
 import pandas as pd
 import pytest
 from engine_probe import cases, cell_numbers, compare, split
-from helpers import TINY
+from helpers import TINY, backend_env
 
 from resnet_stability.sweep.engines import ENGINES, padded_rows
 
 PROBE = Path(__file__).with_name("engine_probe.py")
-ROOT = PROBE.parent.parent
 
 needs_jax = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install '.[backends]')"
 )
 
 
-def jax_env() -> dict:
-    return dict(os.environ, KERAS_BACKEND="jax", CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu",
-                TF_CPP_MIN_LOG_LEVEL="3",
-                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-
-
 @pytest.fixture(scope="module")
 def jax_numbers(tmp_path_factory):
     out = tmp_path_factory.mktemp("jax") / "numbers.npz"
-    done = subprocess.run([sys.executable, str(PROBE), str(out)], env=jax_env(), capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run([sys.executable, str(PROBE), str(out)], env=backend_env("jax"), capture_output=True,
+                          text=True, timeout=600)
     assert done.returncode == 0, f"engine_probe.py under JAX failed:\n{done.stderr[-3000:]}"
     with np.load(out) as numbers:
         return dict(numbers)
@@ -78,7 +70,7 @@ def test_the_sweep_runs_under_jax_without_tensorflow(tmp_path):
         "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
         "import jax; assert jax.config.jax_default_matmul_precision == 'highest', 'float32 products not in float32'\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, *TINY, "--out", str(out)], env=jax_env(),
+    done = subprocess.run([sys.executable, "-c", code, *TINY, "--out", str(out)], env=backend_env("jax"),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     results = pd.read_csv(out / "results.csv")

@@ -57,7 +57,6 @@ def select_device(choice: str = "auto") -> DeviceInfo:
     :func:`select_tensorflow_device`, JAX: :func:`select_jax_device`)."""
     from resnet_stability.sweep.engines import current_engine
 
-    check_device_choice(choice)
     return current_engine().select_device(choice)
 
 

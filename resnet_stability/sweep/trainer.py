@@ -44,7 +44,7 @@ from resnet_stability.data import Dataset
 from resnet_stability.models import build_model
 from resnet_stability.seeding import derive_seed
 from resnet_stability.stability import STABILITY_SAMPLE
-from resnet_stability.sweep.engines import CPU_SHARDS, current_engine
+from resnet_stability.sweep.engines import current_engine
 from resnet_stability.sweep.experiment import ExperimentSpec
 from resnet_stability.sweep.noise import NoiseSource
 from resnet_stability.sweep.plan import BatchOrder, MemberPlan, plan_members
@@ -81,7 +81,7 @@ def device_kind(device: str | None) -> str:
 
 
 def shard_count(device_kind: str, members: int) -> int:
-    """Shards of a cell (the engine's: under TensorFlow :data:`CPU_SHARDS` on a CPU, at
+    """Shards of a cell (the engine's: under TensorFlow :data:`~resnet_stability.sweep.engines.CPU_SHARDS` on a CPU, at
     most one per member, and 1 on a GPU; under JAX 1)."""
     return current_engine().shards(device_kind, members)
 
