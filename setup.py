@@ -30,7 +30,7 @@ setup(
     package_data={"resnet_stability.shipped_data": DATA_FILES},
     install_requires=RUNTIME,
     extras_require={
-        "test": ["pytest>=8,<10", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"],
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"],
         # Sweeps on a Ray cluster: python -m resnet_stability.sweep --executor ray
         "ray": ["ray>=2.9"],
         # Another Keras backend: tests/test_backends.py (the layers compute the same under
