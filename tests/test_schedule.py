@@ -137,6 +137,28 @@ def test_rerun_recomputes_a_damaged_cell_with_one_warning(tiny_sweep, tmp_path, 
     assert "h = 1:" in (out / "summary.txt").read_text()  # the largest h is 1 again, not 0.5
 
 
+def test_a_cell_trained_under_another_backend_is_kept_with_one_warning(tiny_sweep, tmp_path, capfd):
+    import json
+    import shutil
+
+    source, _ = tiny_sweep
+    out = tmp_path / "copy"
+    shutil.copytree(source, out)
+    markers = sorted((out / "cells").glob("*.done.json"))
+    assert [json.loads(m.read_text())["backend"] for m in markers] == ["tensorflow"] * 2  # this process's
+    (jax_marker,) = [m for m in markers if m.name.startswith("wine__residual__")]
+    marker = json.loads(jax_marker.read_text())
+    jax_marker.write_text(json.dumps({**marker, "backend": "jax"}))  # as a JAX sweep would have written it
+    cells = {p: p.read_bytes() for p in finished_cells(out)}
+    capfd.readouterr()
+    assert sweep.main([*TINY, "--out", str(out)]) == 0
+    captured = capfd.readouterr()
+    (warning,) = error_lines(captured.err)
+    cell = jax_marker.name.removesuffix(".done.json")
+    assert cell in warning and "'jax'" in warning and "'tensorflow'" in warning and "kept" in warning, warning
+    assert captured.out.count("already done") == 2 and {p: p.read_bytes() for p in finished_cells(out)} == cells
+
+
 def test_a_cell_another_sweep_is_computing_is_waited_for_then_skipped(tmp_path):
     out = tmp_path / "shared"
     args = ("--dataset", "wine", "--quick", "--blocks", "residual", "--trials", "1", "--epochs", "1", "--depth", "2")

@@ -24,7 +24,7 @@ class CellOutput:
     over_time: pd.DataFrame  # one row per member × test window (time-split data), else empty
     noise: pd.DataFrame  # one row per member × noise kind × level, else empty
     seconds: float
-    notes: dict  # e.g. the time windows, whether the data is synthetic
+    notes: dict  # e.g. the time windows, whether the data is synthetic, the Keras backend
 
 
 def load_spec_dataset(spec: ExperimentSpec, source: str = "local"):
@@ -57,6 +57,8 @@ def run_cell(
     progress: bool = True,
 ) -> CellOutput:
     """Train the (``spec.dataset``, ``block``) cell and return its tables."""
+    import keras
+
     from resnet_stability.data.bitcoin import is_synthetic
     from resnet_stability.data.registry import dataset_names, dataset_record
     from resnet_stability.sweep.devices import select_device
@@ -86,7 +88,8 @@ def run_cell(
         batches = dataset
         synthetic = is_synthetic(dataset)
     result = train_cell(batches, spec, block, device=info.name, xla=xla, on_epoch_end=callback)
-    notes = {"synthetic": synthetic, "device": info.description, "xla": xla, "stream": spec.stream}
+    notes = {"synthetic": synthetic, "device": info.description, "xla": xla, "stream": spec.stream,
+             "backend": keras.backend.backend()}
     split = result.plans[0].time_split
     if split is not None:
         notes["windows"] = split.describe()

@@ -40,22 +40,37 @@ def _lock(store, spec, block, label):
 
 
 def _write(store, spec, block, output) -> None:
-    path = store.write_cell(spec, block, output.results, {"over_time": output.over_time, "noise": output.noise})
+    path = store.write_cell(spec, block, output.results, {"over_time": output.over_time, "noise": output.noise},
+                            backend=output.notes["backend"])
     print(f"    {spec.dataset} × {block}: {output.seconds:.1f} s "
           f"({output.seconds / spec.members_per_cell:.3f} s per network, "
           f"XLA: {output.notes['xla']}) -> {path}", flush=True)
 
 
+def current_backend() -> str:
+    """The Keras backend this process trains under."""
+    import keras
+
+    return keras.backend.backend()
+
+
 def pending_cells(store, specs) -> list[tuple[str, object, str]]:
     """``(label, spec, block)`` of every cell to compute; prints the skipped ones and
-    warns (stderr, one line each) about damaged ones."""
+    warns (stderr, one line each) about damaged ones, and about finished ones trained
+    under another Keras backend than this process's (kept: backends differ by rounding)."""
     cells = [(spec, block) for spec in specs for block in spec.blocks]
     pending = []
     for number, (spec, block) in enumerate(cells, start=1):
         label = _label(number, len(cells), spec, block)
         problem = store.cell_problem(spec, block)
         if problem is None:
-            print(f"{label} — already done, skipped ({store.cell_path(spec, block).name})")
+            path, backend = store.cell_path(spec, block), store.cell_backend(spec, block)
+            print(f"{label} — already done, skipped ({path.name})")
+            if backend != current_backend():
+                print(f"warning: {path} was trained under the Keras backend {backend!r}, "
+                      f"this sweep runs {current_backend()!r}; kept (the backends' numbers differ by float "
+                      f"rounding; delete {path.parent.name}/{path.stem}.* to retrain it under {current_backend()!r})",
+                      file=sys.stderr)
             continue
         if problem != "missing":
             print(f"warning: {store.cell_path(spec, block)}: {problem}; recomputing this cell", file=sys.stderr)
