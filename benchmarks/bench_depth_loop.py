@@ -32,24 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from bench_layout import MEMBERS, best_time, make_weights, members_first_block  # noqa: E402
+from bench_layout import MEMBERS, interleaved_best, make_step, members_first_block, run_like_a_shard, shard_problem  # noqa: E402
 
 SHAPES = {"adult": (100, 14), "absenteeism": (10, 19)}  # batch, width
-
-
-def unrolled_step(kind, weights, h):
-    """Today's graph: the blocks one after the other."""
-    variables = [v for layer in weights for v in layer]
-
-    def step(y):
-        with tf.GradientTape() as tape:
-            state = y
-            for layer in weights:
-                state = members_first_block(kind, state, layer, h)
-            loss = tf.reduce_sum(tf.square(state))
-        return state, tape.gradient(loss, variables)
-
-    return tf.function(step, autograph=False), variables
 
 
 def looped_step(kind, weights, h, unroll=1):
@@ -88,9 +73,7 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--unroll", type=int, default=1, help="blocks per loop iteration (a divisor of --depth)")
     args = parser.parse_args(argv)
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    run_like_a_shard()
     if args.depth % args.unroll:
         parser.error(f"--unroll {args.unroll} does not divide --depth {args.depth}")
     print(f"{MEMBERS} members, depth {args.depth}, forward + backward, 1 thread; step: best of {args.rounds} rounds; "
@@ -98,11 +81,8 @@ def main(argv=None):
     print(f"{'preset':12s} {'block':10s} {'set-up unrolled / loop':>24s} {'step unrolled / loop':>26s} {'ratio':>6s}")
     for preset, (batch, width) in SHAPES.items():
         for kind in ("residual", "batchnorm"):
-            rng = np.random.default_rng(0)
-            weights = make_weights(kind, args.depth, width, rng)
-            h = tf.constant(rng.uniform(0.1, 1.0, (MEMBERS, 1, 1)).astype(np.float32))
-            y = tf.constant(rng.normal(size=(MEMBERS, batch, width)).astype(np.float32))
-            unrolled, _ = unrolled_step(kind, weights, h)
+            weights, h, y = shard_problem(kind, args.depth, batch, width)
+            unrolled = make_step(members_first_block, kind, weights, h)  # today's graph: the blocks in a row
             looped, _ = looped_step(kind, weights, h, args.unroll)
             setup_unrolled, setup_looped = first_call(unrolled, y), first_call(looped, y)
             out_u, grads_u = unrolled(y)
@@ -111,11 +91,8 @@ def main(argv=None):
             for i, stacked_grad in enumerate(grads_l):  # the loop's gradient of weight i, every depth
                 per_layer = tf.stack(grads_u[i :: len(weights[0])])
                 np.testing.assert_allclose(stacked_grad, per_layer, rtol=1e-4, atol=1e-4 * float(np.max(np.abs(per_layer))))
-            times = {"unrolled": [], "looped": []}
-            for _ in range(args.rounds):
-                times["unrolled"].append(best_time(unrolled, y, args.calls))
-                times["looped"].append(best_time(looped, y, args.calls))
-            u, lp = min(times["unrolled"]), min(times["looped"])
+            best = interleaved_best({"unrolled": (unrolled, y), "looped": (looped, y)}, args.rounds, args.calls)
+            u, lp = best["unrolled"], best["looped"]
             print(f"{preset:12s} {kind:10s} {setup_unrolled:10.1f} s / {setup_looped:5.1f} s "
                   f"{u * 1e3:11.1f} ms / {lp * 1e3:6.1f} ms {lp / u:5.2f}x")
 

@@ -99,6 +99,21 @@ def make_weights(kind, depth, width, rng):
     return [[kernel(), vector(1.0), vector(0.0), kernel(), vector(1.0), vector(0.0)] for _ in range(depth)]
 
 
+def shard_problem(kind, depth, batch, width):
+    """(weights, h, y) of one shard: ``depth`` blocks' weights, h (M, 1, 1), a state (M, b, w)."""
+    rng = np.random.default_rng(0)
+    weights = make_weights(kind, depth, width, rng)
+    h = tf.constant(rng.uniform(0.1, 1.0, (MEMBERS, 1, 1)).astype(np.float32))
+    return weights, h, tf.constant(rng.normal(size=(MEMBERS, batch, width)).astype(np.float32))
+
+
+def run_like_a_shard():
+    """One thread, Grappler off: as the engine runs a shard on a CPU."""
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+
+
 def make_step(block, kind, weights, h):
     variables = [v for layer in weights for v in layer]
 
@@ -121,23 +136,27 @@ def best_time(step, y, calls):
     return (time.perf_counter() - started) / calls
 
 
+def interleaved_best(steps: dict, rounds: int, calls: int) -> dict:
+    """{name: (step, y)} -> {name: best seconds per call}, the steps timed in turn ``rounds`` times."""
+    times = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, (step, y) in steps.items():
+            times[name].append(best_time(step, y, calls))
+    return {name: min(values) for name, values in times.items()}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=20)
     args = parser.parse_args(argv)
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    run_like_a_shard()
     print(f"{MEMBERS} members, depth {args.depth}, forward + backward, 1 thread, best of {args.rounds} rounds")
     print(f"{'preset':12s} {'block':10s} {'members-first':>14s} {'feature-major':>14s} {'ratio':>7s}")
     for preset, (batch, width) in SHAPES.items():
         for kind in ("residual", "batchnorm"):
-            rng = np.random.default_rng(0)
-            weights = make_weights(kind, args.depth, width, rng)
-            h = tf.constant(rng.uniform(0.1, 1.0, (MEMBERS, 1, 1)).astype(np.float32))
-            y = tf.constant(rng.normal(size=(MEMBERS, batch, width)).astype(np.float32))
+            weights, h, y = shard_problem(kind, args.depth, batch, width)
             rows = make_step(members_first_block, kind, weights, h)
             columns = make_step(feature_major_block, kind, weights, h)
             y_columns = tf.transpose(y, (0, 2, 1))
@@ -146,11 +165,8 @@ def main(argv=None):
             np.testing.assert_allclose(tf.transpose(out_columns, (0, 2, 1)), out_rows, rtol=1e-4, atol=1e-4)
             for a, b in zip(grad_rows, grad_columns):
                 np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-3 * float(np.max(np.abs(a))))
-            times = {"rows": [], "columns": []}
-            for _ in range(args.rounds):
-                times["rows"].append(best_time(rows, y, args.calls))
-                times["columns"].append(best_time(columns, y_columns, args.calls))
-            r, c = min(times["rows"]), min(times["columns"])
+            best = interleaved_best({"rows": (rows, y), "columns": (columns, y_columns)}, args.rounds, args.calls)
+            r, c = best["rows"], best["columns"]
             print(f"{preset:12s} {kind:10s} {r * 1e3:11.2f} ms {c * 1e3:11.2f} ms {c / r:6.2f}x")
 
 
