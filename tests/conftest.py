@@ -17,9 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 import pytest
+
+from resnet_stability import quiet_native_stderr
+
+with quiet_native_stderr():  # TensorFlow's C++ start-up lines, which pytest-xdist workers print
+    import keras
 from helpers import TINY, TX_ROWS, make_spec
 
 from resnet_stability.data import load_dataset, simulate_transactions, subsample_rows
