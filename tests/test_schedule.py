@@ -137,7 +137,9 @@ def test_rerun_recomputes_a_damaged_cell_with_one_warning(tiny_sweep, tmp_path, 
     assert "h = 1:" in (out / "summary.txt").read_text()  # the largest h is 1 again, not 0.5
 
 
-def test_a_cell_trained_under_another_backend_is_kept_with_one_warning(tiny_sweep, tmp_path, capfd):
+@pytest.mark.parametrize("key, other, named", [("backend", "jax", "'jax'"), ("device", "gpu", "on a GPU")])
+def test_a_cell_trained_under_another_backend_or_device_is_kept_with_one_warning(tiny_sweep, tmp_path, capfd, key,
+                                                                                   other, named):
     import json
     import shutil
 
@@ -145,18 +147,34 @@ def test_a_cell_trained_under_another_backend_is_kept_with_one_warning(tiny_swee
     out = tmp_path / "copy"
     shutil.copytree(source, out)
     markers = sorted((out / "cells").glob("*.done.json"))
-    assert [json.loads(m.read_text())["backend"] for m in markers] == ["tensorflow"] * 2  # this process's
-    (jax_marker,) = [m for m in markers if m.name.startswith("wine__residual__")]
-    marker = json.loads(jax_marker.read_text())
-    jax_marker.write_text(json.dumps({**marker, "backend": "jax"}))  # as a JAX sweep would have written it
+    assert [(json.loads(m.read_text())["backend"], json.loads(m.read_text())["device"]) for m in markers] == [
+        ("tensorflow", "cpu")] * 2  # where this process trained them
+    (changed,) = [m for m in markers if m.name.startswith("wine__residual__")]
+    changed.write_text(json.dumps({**json.loads(changed.read_text()), key: other}))  # as trained elsewhere
     cells = {p: p.read_bytes() for p in finished_cells(out)}
     capfd.readouterr()
     assert sweep.main([*TINY, "--out", str(out)]) == 0
     captured = capfd.readouterr()
     (warning,) = error_lines(captured.err)
-    cell = jax_marker.name.removesuffix(".done.json")
-    assert cell in warning and "'jax'" in warning and "'tensorflow'" in warning and "kept" in warning, warning
+    assert changed.name.removesuffix(".done.json") in warning and named in warning and "kept" in warning, warning
+    assert "'tensorflow' on a CPU" in warning, warning  # this sweep's
     assert captured.out.count("already done") == 2 and {p: p.read_bytes() for p in finished_cells(out)} == cells
+
+
+def test_a_marker_that_does_not_name_the_device_gives_no_device_warning(tiny_sweep, tmp_path, capfd):
+    import json
+    import shutil
+
+    source, _ = tiny_sweep
+    out = tmp_path / "copy"
+    shutil.copytree(source, out)
+    for marker in (out / "cells").glob("*.done.json"):  # as written before the device was recorded
+        fields = json.loads(marker.read_text())
+        del fields["device"]
+        marker.write_text(json.dumps(fields))
+    capfd.readouterr()
+    assert sweep.main([*TINY, "--out", str(out)]) == 0
+    assert error_lines(capfd.readouterr().err) == []
 
 
 def test_a_cell_another_sweep_is_computing_is_waited_for_then_skipped(tmp_path):

@@ -136,13 +136,15 @@ def test_a_damaged_cell_is_never_returned(stored, damage):
     assert store.read_table([spec], "noise").empty
 
 
-def test_the_marker_names_the_backend_and_older_markers_count_as_tensorflow(stored):
+def test_the_marker_says_what_the_cell_trained_on_and_older_markers_count_as_tensorflow(stored):
     store, spec = stored
-    assert "backend" not in json.loads(store.marker_path(spec, "residual").read_text())
-    assert store.cell_backend(spec, "residual") == "tensorflow"  # written before the JAX engine
-    store.write_cell(spec, "shrinkage", cell_frame("shrinkage"), backend="jax")
-    assert json.loads(store.marker_path(spec, "shrinkage").read_text())["backend"] == "jax"
-    assert store.cell_backend(spec, "shrinkage") == "jax" and store.has_cell(spec, "shrinkage")
+    assert not {"backend", "device"} & set(json.loads(store.marker_path(spec, "residual").read_text()))
+    assert store.cell_trained_on(spec, "residual") == {"backend": "tensorflow", "device": None}  # before it was kept
+    store.write_cell(spec, "shrinkage", cell_frame("shrinkage"), trained_on={"backend": "jax", "device": "gpu"})
+    marker = json.loads(store.marker_path(spec, "shrinkage").read_text())
+    assert (marker["backend"], marker["device"]) == ("jax", "gpu")
+    assert store.cell_trained_on(spec, "shrinkage") == {"backend": "jax", "device": "gpu"}
+    assert store.has_cell(spec, "shrinkage")
 
 
 def test_a_marker_for_a_smaller_grid_is_not_accepted(stored, tmp_path):

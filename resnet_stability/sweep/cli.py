@@ -327,7 +327,8 @@ def run(args) -> int:
     )
 
     options = dict(source=args.source, device=args.device, jit=args.jit, progress=args.executor == "inprocess")
-    run_pending_cells(store, specs, args.executor, args.address, **options)
+    here = device.kind if args.executor == "inprocess" else None  # a cluster's machines may differ from this one
+    run_pending_cells(store, specs, args.executor, args.address, device_kind=here, **options)
 
     written, lines = write_outputs(store, specs, notes, quick=args.quick)
     print("\n".join(lines))

@@ -24,7 +24,7 @@ class CellOutput:
     over_time: pd.DataFrame  # one row per member × test window (time-split data), else empty
     noise: pd.DataFrame  # one row per member × noise kind × level, else empty
     seconds: float
-    notes: dict  # e.g. the time windows, whether the data is synthetic, the Keras backend
+    notes: dict  # e.g. the time windows, whether the data is synthetic, the backend and device kind
 
 
 def load_spec_dataset(spec: ExperimentSpec, source: str = "local"):
@@ -89,7 +89,7 @@ def run_cell(
         synthetic = is_synthetic(dataset)
     result = train_cell(batches, spec, block, device=info.name, xla=xla, on_epoch_end=callback)
     notes = {"synthetic": synthetic, "device": info.description, "xla": xla, "stream": spec.stream,
-             "backend": keras.backend.backend()}
+             "trained_on": {"backend": keras.backend.backend(), "device": info.kind}}
     split = result.plans[0].time_split
     if split is not None:
         notes["windows"] = split.describe()

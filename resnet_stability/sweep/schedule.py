@@ -41,36 +41,45 @@ def _lock(store, spec, block, label):
 
 def _write(store, spec, block, output) -> None:
     path = store.write_cell(spec, block, output.results, {"over_time": output.over_time, "noise": output.noise},
-                            backend=output.notes["backend"])
+                            trained_on=output.notes["trained_on"])
     print(f"    {spec.dataset} × {block}: {output.seconds:.1f} s "
           f"({output.seconds / spec.members_per_cell:.3f} s per network, "
           f"XLA: {output.notes['xla']}) -> {path}", flush=True)
 
 
-def current_backend() -> str:
-    """The Keras backend this process trains under."""
+def trained_here(device_kind: str | None) -> dict:
+    """What this process trains on: its Keras backend and ``device_kind`` (None: unknown,
+    e.g. cells that run on a Ray cluster's machines)."""
     import keras
 
-    return keras.backend.backend()
+    return {"backend": keras.backend.backend(), "device": device_kind}
 
 
-def pending_cells(store, specs) -> list[tuple[str, object, str]]:
+def _describe(trained_on: dict) -> str:
+    device = trained_on["device"]
+    return f"Keras backend {trained_on['backend']!r}" + ("" if device is None else f" on a {device.upper()}")
+
+
+def pending_cells(store, specs, device_kind: str | None = None) -> list[tuple[str, object, str]]:
     """``(label, spec, block)`` of every cell to compute; prints the skipped ones and
     warns (stderr, one line each) about damaged ones, and about finished ones trained
-    under another Keras backend than this process's (kept: backends differ by rounding)."""
+    under another Keras backend, or on another kind of device (``device_kind``, when
+    known on both sides), than this sweep's (kept: these differ by rounding)."""
     cells = [(spec, block) for spec in specs for block in spec.blocks]
-    pending = []
+    pending, here = [], None
     for number, (spec, block) in enumerate(cells, start=1):
         label = _label(number, len(cells), spec, block)
         problem = store.cell_problem(spec, block)
         if problem is None:
-            path, backend = store.cell_path(spec, block), store.cell_backend(spec, block)
+            path, there = store.cell_path(spec, block), store.cell_trained_on(spec, block)
             print(f"{label} — already done, skipped ({path.name})")
-            if backend != current_backend():
-                print(f"warning: {path} was trained under the Keras backend {backend!r}, "
-                      f"this sweep runs {current_backend()!r}; kept (the backends' numbers differ by float "
-                      f"rounding; delete {path.parent.name}/{path.stem}.* to retrain it under {current_backend()!r})",
-                      file=sys.stderr)
+            here = here or trained_here(device_kind)
+            other_backend = there["backend"] != here["backend"]
+            other_device = None not in (there["device"], here["device"]) and there["device"] != here["device"]
+            if other_backend or other_device:
+                print(f"warning: {path} was trained under the {_describe(there)}, this sweep runs under the "
+                      f"{_describe(here)}; kept (their numbers differ by float rounding; delete "
+                      f"{path.parent.name}/{path.stem}.* to retrain it here)", file=sys.stderr)
             continue
         if problem != "missing":
             print(f"warning: {store.cell_path(spec, block)}: {problem}; recomputing this cell", file=sys.stderr)
@@ -85,10 +94,12 @@ def _done_meanwhile(store, spec, block, label) -> bool:
     return False
 
 
-def run_pending_cells(store, specs, executor: str = "inprocess", address: str | None = None, **options) -> None:
+def run_pending_cells(store, specs, executor: str = "inprocess", address: str | None = None,
+                      device_kind: str | None = None, **options) -> None:
     """Compute and store every unfinished cell of ``specs``; ``options`` go to
-    :func:`~resnet_stability.sweep.runner.run_cell` (source, device, jit, progress)."""
-    pending = pending_cells(store, specs)
+    :func:`~resnet_stability.sweep.runner.run_cell` (source, device, jit, progress).
+    ``device_kind`` (``"cpu"``, ``"gpu"``) is where the cells train, if known."""
+    pending = pending_cells(store, specs, device_kind)
     if executor == "inprocess":
         for label, spec, block in pending:
             with _lock(store, spec, block, label):

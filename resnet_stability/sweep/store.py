@@ -23,9 +23,10 @@ every (h, trial) of the spec (:meth:`ResultsStore.cell_problem`), so a killed sw
 a damaged file never passes for a finished cell. ``<hash>`` is the hash of the
 cell's configuration (:meth:`ExperimentSpec.cell_hash`): rerunning the same command
 skips finished cells; a changed configuration writes new cells beside the old ones and
-never overwrites them. The Keras backend a cell trained under is not part of its
-configuration (backends differ by rounding only: ``tests/test_engines.py``) but is in
-its marker: a sweep resumed under another backend keeps the finished cells and says so.
+never overwrites them. The Keras backend and the kind of device (CPU, GPU) a cell
+trained on are not part of its configuration (they change numbers by rounding only:
+``tests/test_engines.py``) but are in its marker: a sweep resumed under another backend
+or on another kind of device keeps the finished cells and says so.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 MARKER_SUFFIX = ".done.json"
-#: the backend of cells whose marker names none (all cells before the JAX engine)
-LEGACY_BACKEND = "tensorflow"
+#: what a marker that does not say was trained on: every cell before the JAX engine was
+#: TensorFlow's; the device was not recorded (None: unknown)
+LEGACY_TRAINED_ON = {"backend": "tensorflow", "device": None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,22 +141,23 @@ class ResultsStore:
             return f"its table cannot be read ({' '.join(str(error).split()) or type(error).__name__})"
         return _table_problem(frame, spec, rows)
 
-    def cell_backend(self, spec: ExperimentSpec, block: str) -> str:
-        """The Keras backend a finished cell was trained under, from its completion
-        marker; ``"tensorflow"`` for markers that do not say (written before the engine
-        ran under another backend). Call on a finished cell (:meth:`has_cell`)."""
+    def cell_trained_on(self, spec: ExperimentSpec, block: str) -> dict:
+        """``{"backend": ..., "device": ...}``: the Keras backend and the kind of device
+        (``"cpu"``, ``"gpu"``) a finished cell was trained on, from its completion marker;
+        what a marker does not say is :data:`LEGACY_TRAINED_ON`'s (written before it was
+        recorded). Call on a finished cell (:meth:`has_cell`)."""
         marker = json.loads(self.marker_path(spec, block).read_text(encoding="utf-8"))
-        return str(marker.get("backend", LEGACY_BACKEND))
+        return {key: marker.get(key, default) for key, default in LEGACY_TRAINED_ON.items()}
 
     def has_cell(self, spec: ExperimentSpec, block: str) -> bool:
         """True when the cell is finished and intact (:meth:`cell_problem` is None)."""
         return self.cell_problem(spec, block) is None
 
     def write_cell(self, spec: ExperimentSpec, block: str, frame: pd.DataFrame, parts: dict | None = None,
-                   backend: str | None = None) -> Path:
+                   trained_on: dict | None = None) -> Path:
         """Write a finished cell: its non-empty extra tables ``parts``, its main table,
-        then (last) its completion marker with their SHA-256, the row count and the Keras
-        ``backend`` the cell was trained under (see :meth:`cell_backend`)."""
+        then (last) its completion marker with their SHA-256, the row count and what the cell
+        was ``trained_on`` (``{"backend": ..., "device": ...}``, :meth:`cell_trained_on`)."""
         digests = {}
         for part, table in (parts or {}).items():
             if len(table):
@@ -169,8 +172,7 @@ class ResultsStore:
             "rows": len(frame),
             "sha256": {"csv": hashlib.sha256(text.encode("utf-8")).hexdigest(), "parts": digests},
         }
-        if backend is not None:
-            marker["backend"] = backend
+        marker.update(trained_on or {})
         atomic_write_text(self.marker_path(spec, block), json.dumps(marker, indent=2, sort_keys=True) + "\n")
         return path
 
