@@ -14,6 +14,7 @@ at import); it is installed by the test command (``.[backends]``).
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,8 @@ def test_the_sweep_runs_under_jax_without_tensorflow(tmp_path):
     results = pd.read_csv(out / "results.csv")
     assert len(results) == 6 and results["device"].str.endswith("jax)").all()
     assert results["test_accuracy"].between(0, 1).all()
+    markers = [json.loads(m.read_text()) for m in (out / "cells").glob("*.done.json")]
+    assert [(m["backend"], m["device"]) for m in markers] == [("jax", "cpu")] * 2  # what the cells trained on
 
 
 def test_every_keras_backend_with_an_engine_is_registered():

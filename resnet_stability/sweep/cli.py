@@ -327,8 +327,10 @@ def run(args) -> int:
     )
 
     options = dict(source=args.source, device=args.device, jit=args.jit, progress=args.executor == "inprocess")
-    here = device.kind if args.executor == "inprocess" else None  # a cluster's machines may differ from this one
-    run_pending_cells(store, specs, args.executor, args.address, device_kind=here, **options)
+    here = device.trained_on()
+    if args.executor != "inprocess":  # a cluster's machines may have other devices than this one
+        here["device"] = None
+    run_pending_cells(store, specs, args.executor, args.address, here=here, **options)
 
     written, lines = write_outputs(store, specs, notes, quick=args.quick)
     print("\n".join(lines))

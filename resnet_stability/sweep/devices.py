@@ -17,6 +17,12 @@ class DeviceInfo:
     kind: str  # "cpu" or "gpu"
     name: str  # for the engine's device scope, e.g. "/GPU:0"
     description: str  # human readable, recorded in results
+    backend: str  # the Keras backend that trains there ("tensorflow", "jax")
+
+    def trained_on(self) -> dict:
+        """What a cell trained here was trained on, as its completion marker records it
+        (``ResultsStore.cell_trained_on``): ``{"backend": ..., "device": kind}``."""
+        return {"backend": self.backend, "device": self.kind}
 
 
 def configure_cpu_threads(cores: int | None = None) -> bool:
@@ -96,11 +102,11 @@ def select_tensorflow_device(choice: str = "auto") -> DeviceInfo:
         # TF32 (a 10-bit mantissa), which would change a sweep's numbers far beyond rounding
         tf.config.experimental.enable_tensor_float_32_execution(False)
         details = tf.config.experimental.get_device_details(gpus[0])
-        return DeviceInfo("gpu", "/GPU:0", f"GPU:0 {details.get('device_name', 'unknown GPU')}")
+        return DeviceInfo("gpu", "/GPU:0", f"GPU:0 {details.get('device_name', 'unknown GPU')}", "tensorflow")
     cores = os.cpu_count() or 1
     configure_cpu_threads(cores)
     skip_graph_rewrites()
-    return DeviceInfo("cpu", "/CPU:0", f"CPU:0 {platform.machine()} ({cores} cores)")
+    return DeviceInfo("cpu", "/CPU:0", f"CPU:0 {platform.machine()} ({cores} cores)", "tensorflow")
 
 
 def select_jax_device(choice: str = "auto") -> DeviceInfo:
@@ -122,5 +128,5 @@ def select_jax_device(choice: str = "auto") -> DeviceInfo:
     if choice == "gpu" and not gpus:
         raise RuntimeError("--device gpu: JAX sees no GPU (jax.devices('gpu') failed); install jax[cuda] or use --device cpu")
     if gpus:
-        return DeviceInfo("gpu", "/GPU:0", f"GPU:0 {gpus[0].device_kind} (jax)")
-    return DeviceInfo("cpu", "/CPU:0", f"CPU:0 {platform.machine()} ({os.cpu_count() or 1} cores, jax)")
+        return DeviceInfo("gpu", "/GPU:0", f"GPU:0 {gpus[0].device_kind} (jax)", "jax")
+    return DeviceInfo("cpu", "/CPU:0", f"CPU:0 {platform.machine()} ({os.cpu_count() or 1} cores, jax)", "jax")

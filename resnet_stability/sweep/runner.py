@@ -57,8 +57,6 @@ def run_cell(
     progress: bool = True,
 ) -> CellOutput:
     """Train the (``spec.dataset``, ``block``) cell and return its tables."""
-    import keras
-
     from resnet_stability.data.bitcoin import is_synthetic
     from resnet_stability.data.registry import dataset_names, dataset_record
     from resnet_stability.sweep.devices import select_device
@@ -89,7 +87,7 @@ def run_cell(
         synthetic = is_synthetic(dataset)
     result = train_cell(batches, spec, block, device=info.name, xla=xla, on_epoch_end=callback)
     notes = {"synthetic": synthetic, "device": info.description, "xla": xla, "stream": spec.stream,
-             "trained_on": {"backend": keras.backend.backend(), "device": info.kind}}
+             "trained_on": info.trained_on()}
     split = result.plans[0].time_split
     if split is not None:
         notes["windows"] = split.describe()

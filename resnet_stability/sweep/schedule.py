@@ -47,44 +47,40 @@ def _write(store, spec, block, output) -> None:
           f"XLA: {output.notes['xla']}) -> {path}", flush=True)
 
 
-def trained_here(device_kind: str | None) -> dict:
-    """What this process trains on: its Keras backend and ``device_kind`` (None: unknown,
-    e.g. cells that run on a Ray cluster's machines)."""
-    import keras
-
-    return {"backend": keras.backend.backend(), "device": device_kind}
-
-
 def _describe(trained_on: dict) -> str:
     device = trained_on["device"]
     return f"Keras backend {trained_on['backend']!r}" + ("" if device is None else f" on a {device.upper()}")
 
 
-def pending_cells(store, specs, device_kind: str | None = None) -> list[tuple[str, object, str]]:
+def pending_cells(store, specs, here: dict | None = None) -> list[tuple[str, object, str]]:
     """``(label, spec, block)`` of every cell to compute; prints the skipped ones and
     warns (stderr, one line each) about damaged ones, and about finished ones trained
-    under another Keras backend, or on another kind of device (``device_kind``, when
-    known on both sides), than this sweep's (kept: these differ by rounding)."""
+    under another Keras backend, or on another kind of device, than ``here`` (what this
+    sweep trains on, ``DeviceInfo.trained_on``; a None device is unknown and not
+    compared): such cells are kept, as these differ by rounding only."""
     cells = [(spec, block) for spec in specs for block in spec.blocks]
-    pending, here = [], None
+    pending = []
     for number, (spec, block) in enumerate(cells, start=1):
-        label = _label(number, len(cells), spec, block)
+        label, path = _label(number, len(cells), spec, block), store.cell_path(spec, block)
         problem = store.cell_problem(spec, block)
         if problem is None:
-            path, there = store.cell_path(spec, block), store.cell_trained_on(spec, block)
             print(f"{label} — already done, skipped ({path.name})")
-            here = here or trained_here(device_kind)
-            other_backend = there["backend"] != here["backend"]
-            other_device = None not in (there["device"], here["device"]) and there["device"] != here["device"]
-            if other_backend or other_device:
+            there = store.cell_trained_on(spec, block)
+            if here is not None and _trained_elsewhere(there, here):
                 print(f"warning: {path} was trained under the {_describe(there)}, this sweep runs under the "
                       f"{_describe(here)}; kept (their numbers differ by float rounding; delete "
                       f"{path.parent.name}/{path.stem}.* to retrain it here)", file=sys.stderr)
             continue
         if problem != "missing":
-            print(f"warning: {store.cell_path(spec, block)}: {problem}; recomputing this cell", file=sys.stderr)
+            print(f"warning: {path}: {problem}; recomputing this cell", file=sys.stderr)
         pending.append((label, spec, block))
     return pending
+
+
+def _trained_elsewhere(there: dict, here: dict) -> bool:
+    """Another backend, or another kind of device where both are known."""
+    devices = (there["device"], here["device"])
+    return there["backend"] != here["backend"] or (None not in devices and devices[0] != devices[1])
 
 
 def _done_meanwhile(store, spec, block, label) -> bool:
@@ -95,11 +91,11 @@ def _done_meanwhile(store, spec, block, label) -> bool:
 
 
 def run_pending_cells(store, specs, executor: str = "inprocess", address: str | None = None,
-                      device_kind: str | None = None, **options) -> None:
+                      here: dict | None = None, **options) -> None:
     """Compute and store every unfinished cell of ``specs``; ``options`` go to
     :func:`~resnet_stability.sweep.runner.run_cell` (source, device, jit, progress).
-    ``device_kind`` (``"cpu"``, ``"gpu"``) is where the cells train, if known."""
-    pending = pending_cells(store, specs, device_kind)
+    ``here`` is what the cells train on, if known (:func:`pending_cells`)."""
+    pending = pending_cells(store, specs, here)
     if executor == "inprocess":
         for label, spec, block in pending:
             with _lock(store, spec, block, label):
