@@ -53,8 +53,9 @@ PAPER_DATASETS = ("wine", "abalone", "absenteeism", "autism", "adult")
 PAPER_BLOCKS = ("residual", "batchnorm", "shrinkage")
 
 
-def run_cell(dataset: str, block: str, epochs: int, device: str) -> dict:
-    """Child process: train one cell for ``epochs`` epochs and return its timings."""
+def run_cell(dataset: str, block: str, epochs: int, device: str, trials: int = 10) -> dict:
+    """Child process: train one cell (10 h x ``trials`` members) for ``epochs`` epochs and
+    return its timings."""
     from resnet_stability.sweep.devices import select_device
 
     info = select_device(device)
@@ -62,7 +63,7 @@ def run_cell(dataset: str, block: str, epochs: int, device: str) -> dict:
     from resnet_stability.sweep.runner import load_spec_dataset
     from resnet_stability.sweep.trainer import train_cell, xla_mode
 
-    spec = resolve_spec(dataset, {"blocks": (block,), "epochs": epochs})
+    spec = resolve_spec(dataset, {"blocks": (block,), "epochs": epochs, "trials": trials})
     data = load_spec_dataset(spec)
     marks = []
 
@@ -136,7 +137,7 @@ def roofline(members: int, batch: int, width: int, device: str, repeats: int = 7
 
 def child_main(args) -> None:
     started = float(os.environ["BENCH_PROCESS_START"])
-    report = run_cell(args.child_dataset, args.child_block, args.epochs, args.device)
+    report = run_cell(args.child_dataset, args.child_block, args.epochs, args.device, args.trials)
     # set-up: process start to the end of the first epoch, less that epoch at the steady step time
     report["setup"] = report["epoch_marks"][0] - started - report["steps"] * report["step"]
     report["roofline"] = roofline(report["members"], report["batch"], report["width"], args.device)
@@ -174,7 +175,7 @@ def profile_shares(perf_data: str) -> dict[str, float]:
 def measure(dataset: str, block: str, args) -> dict:
     env = dict(os.environ, BENCH_PROCESS_START=repr(time.time()), TF_CPP_MIN_LOG_LEVEL="3")
     command = [sys.executable, __file__, "--child-dataset", dataset, "--child-block", block,
-               "--epochs", str(args.epochs), "--device", args.device]
+               "--epochs", str(args.epochs), "--device", args.device, "--trials", str(args.trials)]
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines, perf, perf_data = [], None, os.path.join(tempfile.gettempdir(), f"bench_presets_{os.getpid()}.perf")
     for line in child.stdout:
@@ -201,6 +202,9 @@ def main() -> None:
     parser.add_argument("--blocks", default=",".join(PAPER_BLOCKS))
     parser.add_argument("--epochs", type=int, default=2, help=">= 2: the last epoch is timed")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument("--trials", type=int, default=10,
+                        help="trials per h (default 10, the paper's: 100 members a cell); more members "
+                             "per model show how idle a device is at the paper's cell size")
     parser.add_argument("--json", help="also write the measurements to this file")
     parser.add_argument("--profile", type=float, default=0,
                         help="seconds of perf sampling from the end of each cell's first epoch (0: none)")
@@ -209,6 +213,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be >= 2 (the last epoch is timed)")
+    if args.trials < 1:
+        parser.error(f"--trials must be >= 1, got {args.trials}")
     if args.profile and not shutil.which("perf"):
         parser.error("--profile needs Linux perf on the PATH (it samples each cell's process)")
     if args.child_dataset:
@@ -220,7 +226,8 @@ def main() -> None:
     datasets, blocks = args.datasets.split(","), args.blocks.split(",")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {args.device}; "
           f"Keras backend: {os.environ.get('KERAS_BACKEND', 'tensorflow')}; "
-          f"{args.epochs} epochs per cell, the last timed; one fresh process per cell")
+          f"{args.epochs} epochs per cell, the last timed; one fresh process per cell; "
+          f"{10 * args.trials} members per cell (10 h × {args.trials} trials)")
     header = (f"{'dataset':<12} {'block':<10} {'depth×width×batch':>18} {'steps':>6} {'step':>9} {'bound':>9} "
               f"{'step/bound':>10} {'set-up':>7} {'cell':>8}")
     print(header)
@@ -247,6 +254,9 @@ def main() -> None:
         for r in rows if r["block"] == blocks[0]))
     print(f"estimated whole reproduction ({len(datasets)} datasets × {len(blocks)} blocks, paper epochs): "
           f"{total / 60:.1f} min")
+    if args.trials != 10:  # cells of 10 x trials members: the time per 100 networks, i.e. per paper cell
+        print(f"  cells of {10 * args.trials} members: {total / 60 * 10 / args.trials:.1f} min per "
+              f"100 networks a cell, were {args.trials / 10:g} paper cells stacked into one model")
     if args.json:
         with open(args.json, "w") as stream:
             json.dump(rows, stream, indent=1)

@@ -121,7 +121,13 @@ def split(numbers: dict) -> dict[str, dict]:
 def main(argv: list[str]) -> int:
     import jax
 
+    from resnet_stability.sweep.devices import select_device
+
     jax.config.update("jax_enable_x64", True)  # float64 arrays (else JAX keeps float32)
+    # the device and its settings as the sweep chooses them (a GPU if there is one); on an
+    # H200 without them, the float32 case's products ran in TF32 and differed from
+    # TensorFlow's by 1 %, and a second run differed from the first
+    print(f"device: {select_device('auto').description}", file=sys.stderr)
     numbers = {f"{case}/{key}": value for case in cases() for key, value in cell_numbers(case).items()}
     np.savez(argv[0], **numbers)
     if len(argv) == 3 and argv[1] == "--compare":

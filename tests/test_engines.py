@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,7 @@ def test_the_sweep_runs_under_jax_without_tensorflow(tmp_path):
         "except SystemExit as done:\n    assert not done.code, done.code\n"
         "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
         "import jax; assert jax.config.jax_default_matmul_precision == 'highest', 'float32 products not in float32'\n"
+        "import os; assert '--xla_gpu_deterministic_ops=true' in os.environ['XLA_FLAGS'], os.environ.get('XLA_FLAGS')\n"
     )
     done = subprocess.run([sys.executable, "-c", code, *TINY, "--out", str(out)], env=backend_env("jax"),
                           capture_output=True, text=True, timeout=300)
@@ -79,6 +81,45 @@ def test_the_sweep_runs_under_jax_without_tensorflow(tmp_path):
     assert results["test_accuracy"].between(0, 1).all()
     markers = [json.loads(m.read_text()) for m in (out / "cells").glob("*.done.json")]
     assert [(m["backend"], m["device"]) for m in markers] == [("jax", "cpu")] * 2  # what the cells trained on
+
+
+@needs_jax
+@pytest.mark.parametrize("before, started, after, took", [
+    (None, False, "--xla_gpu_deterministic_ops=true", True),
+    ("--xla_dump_to=/tmp/x", False, "--xla_dump_to=/tmp/x --xla_gpu_deterministic_ops=true", True),
+    ("--xla_gpu_deterministic_ops=false", False, "--xla_gpu_deterministic_ops=false", True),  # the user's choice
+    (None, True, None, False),  # too late: XLA has read XLA_FLAGS already
+])
+def test_xla_on_a_gpu_is_made_deterministic_before_jax_starts(monkeypatch, before, started, after, took):
+    from jax._src import xla_bridge
+
+    from resnet_stability.sweep.devices import deterministic_xla_gpu
+
+    if before is None:
+        monkeypatch.delenv("XLA_FLAGS", raising=False)
+    else:
+        monkeypatch.setenv("XLA_FLAGS", before)
+    monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: started)
+    assert deterministic_xla_gpu() is took
+    assert os.environ.get("XLA_FLAGS") == after
+
+
+@needs_jax
+def test_a_gpu_chosen_after_jax_started_warns_that_runs_may_differ(monkeypatch):
+    import jax
+    from jax._src import xla_bridge
+
+    from resnet_stability.sweep.devices import select_jax_device
+
+    class FakeGpu:
+        device_kind = "NVIDIA H200"
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: True)
+    monkeypatch.setattr(jax, "devices", lambda platform=None: [FakeGpu()])
+    with pytest.warns(UserWarning, match="xla_gpu_deterministic_ops=true.*may differ"):
+        info = select_jax_device("gpu")
+    assert (info.kind, info.description) == ("gpu", "GPU:0 NVIDIA H200 (jax)")
 
 
 def test_every_keras_backend_with_an_engine_is_registered():

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from resnet_stability.analysis.members_spectra import euler_summary, is_euler_block, members_euler_factors
+from resnet_stability.analysis.members_spectra import eigenvalues, euler_summary, is_euler_block, members_euler_factors
 from resnet_stability.layers import BLOCKS, RK4, LinearMultistep, Shrinkage
 from resnet_stability.models import build_model
 
@@ -55,6 +55,20 @@ def test_non_finite_weights_give_an_infinite_statistic_not_a_crash():
     assert factors[1, 0] == 0.5 and factors[1, 1] == np.inf
     euler_max, share = euler_summary(factors)
     assert euler_max[1] == np.inf and share[1] == 0.5
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_eigenvalues_split_over_threads_are_each_matrix_own(threads):
+    # upper-triangular matrices: eigenvalues = the diagonal, a different one per matrix
+    rng = np.random.default_rng(0)
+    diagonals = rng.normal(size=(10, 40, 4))
+    matrices = np.triu(rng.normal(size=(10, 40, 4, 4)), k=1) + diagonals[..., None] * np.eye(4)
+    eigs = eigenvalues(matrices, threads=threads)
+    assert eigs.shape == (10, 40, 4)
+    np.testing.assert_allclose(np.sort(eigs.real, axis=-1), np.sort(diagonals, axis=-1), atol=1e-12)
+    np.testing.assert_array_equal(eigs.imag, 0.0)
+    # and bit for bit numpy's own loop over the whole stack (threads only split it)
+    np.testing.assert_array_equal(eigs, np.linalg.eigvals(matrices))
 
 
 # ------------------------------------------------------------------- which blocks

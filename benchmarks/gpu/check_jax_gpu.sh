@@ -4,33 +4,65 @@
 # Here first: bash benchmarks/gpu/fetch_wheels.sh, and the TensorFlow engine's numbers
 # for the engine test's cases: KERAS_BACKEND=tensorflow python tests/engine_probe.py
 # .whl/tensorflow_numbers.npz (the .whl folder travels; ~100 kB more).
-# There: device run, command "bash benchmarks/gpu/check_jax_gpu.sh", carry [".whl"].
-# Writes under $OUT: the JAX engine's numbers on the GPU compared with TensorFlow's
-# (tests/engine_probe.py --compare), whether a second run gives the same numbers bit for
-# bit (XLA on GPUs may reduce with atomics), the README's main job (Wine, 300 networks) on the
-# GPU, and bench_presets.py --device gpu (the five presets, JSON in $OUT).
-# DEVICE=cpu BENCH_ARGS='--datasets wine --blocks residual' runs the same here, as a dry run.
+# There: device run, command "bash benchmarks/gpu/check_jax_gpu.sh", carry [".whl"],
+# timeout_s 600 (a session has 15 minutes of device time, the machine's start included).
+# Writes under $OUT, most important first, each part under its own time limit, so that a
+# run stopped at its limit still brings back what it finished (log.txt holds everything):
+# 1. the JAX engine's numbers on the GPU compared with TensorFlow's (tests/engine_probe.py
+#    --compare) and a second run's, bit for bit (the two runs side by side, without
+#    JAX's memory preallocation; timings are not taken then);
+# 2. bench_presets.py --device gpu $FIRST (default: Adult's batch-norm and shrinkage
+#    cells; its residual one was measured on 2026-12-04; Adult is ~60 % of the GPU
+#    estimate) -> presets_gpu_first.json;
+# 3. bench_stacked_cells.py $STACKED: the three blocks' cells of a dataset stepped as one
+#    program against each alone (more members per compiled step);
+# 4. bench_presets.py --device gpu $REST (default: every cell of the other four presets)
+#    -> presets_gpu_rest.json;
+# 5. the README's main job (Wine, 300 networks), if time is left.
+# Measured on 2026-12-04 (H200, benchmarks/gpu/h200_2026-12-04.log): part 1 took 140 s
+# one run after the other, a depth-100 cell 50-90 s in bench_presets, the Wine main job
+# 75 s. DEVICE=cpu FIRST='--datasets wine --blocks residual' STACKED='--dataset wine'
+# REST=... runs the same here, as a dry run.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
-export PYTHONPATH=$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1
+exec > >(tee "$OUT/log.txt") 2>&1
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} KERAS_BACKEND=jax PYTHONUNBUFFERED=1
 if ! python3 -c "import keras" 2>/dev/null; then  # the GPU image: Keras from the carried wheels
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site:$PWD
 fi
+DEVICE=${DEVICE:-gpu}
+FIRST=${FIRST:---datasets adult --blocks batchnorm,shrinkage}
+STACKED=${STACKED:---dataset adult}
+REST=${REST:---datasets wine,abalone,absenteeism,autism}
+part() { echo "== $1 ($(date +%T), ${SECONDS}s in)"; }
 python3 -c "import jax, keras; print('jax', jax.__version__, 'keras', keras.__version__, jax.devices())" || exit 1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-echo "== the engine's cases on the GPU against TensorFlow's numbers"
-python3 tests/engine_probe.py "$OUT/jax_gpu_numbers.npz" --compare .whl/tensorflow_numbers.npz 2>&1 | tail -20
-echo "== determinism: the same cases again, every number bit for bit"
-python3 tests/engine_probe.py "$OUT/jax_gpu_numbers_again.npz" > /dev/null 2>&1
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+
+part "1. the engine's cases on the $DEVICE against TensorFlow's numbers, and a second run"
+XLA_PYTHON_CLIENT_PREALLOCATE=false timeout 200 python3 tests/engine_probe.py /tmp/jax_numbers.npz \
+  --compare .whl/tensorflow_numbers.npz > /tmp/probe1.log 2>&1 &
+first=$!
+XLA_PYTHON_CLIENT_PREALLOCATE=false timeout 200 python3 tests/engine_probe.py /tmp/jax_numbers_again.npz > /tmp/probe2.log 2>&1
+wait $first  # (a plain wait would also wait for the tee behind this script's output)
+grep -E "^(device|[a-z0-9-]+: (same|DIFFERENT))|cases the same|Max|Error" /tmp/probe1.log
 python3 -c "
 import sys, numpy as np
 a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
-same = [k for k in a.files if np.array_equal(a[k], b[k], equal_nan=True)]
-print(f'{len(same)} of {len(a.files)} arrays identical in a second run')
-" "$OUT/jax_gpu_numbers.npz" "$OUT/jax_gpu_numbers_again.npz"
-echo "== the README's main job on the GPU"
-python3 -m resnet_stability.sweep --dataset wine --device "${DEVICE:-gpu}" --out "$OUT/wine" 2>&1 | grep -v "epoch [0-9]" | tail -12
-echo "== bench_presets.py --device gpu"
-python3 benchmarks/bench_presets.py --device "${DEVICE:-gpu}" --json "$OUT/presets_gpu.json" ${BENCH_ARGS:-}
+differ = [k for k in a.files if not np.array_equal(a[k], b[k], equal_nan=True)]
+print(f'{len(a.files) - len(differ)} of {len(a.files)} arrays identical in a second run', differ[:20])
+" /tmp/jax_numbers.npz /tmp/jax_numbers_again.npz || tail -5 /tmp/probe2.log
+
+part "2. bench_presets.py --device $DEVICE $FIRST"
+timeout 200 python3 benchmarks/bench_presets.py --device "$DEVICE" $FIRST --json "$OUT/presets_gpu_first.json"
+
+part "3. the blocks of a dataset stepped as one program: bench_stacked_cells.py $STACKED"
+timeout 240 python3 benchmarks/bench_stacked_cells.py --device "$DEVICE" $STACKED
+
+part "4. bench_presets.py --device $DEVICE $REST"
+timeout 400 python3 benchmarks/bench_presets.py --device "$DEVICE" $REST --json "$OUT/presets_gpu_rest.json"
+
+part "5. the README's main job on the $DEVICE"
+timeout 100 python3 -m resnet_stability.sweep --dataset wine --device "$DEVICE" --out /tmp/wine 2>&1 | grep -v "epoch [0-9]" | tail -12
+part "done"

@@ -29,6 +29,10 @@ backend in use (:data:`VJPS`: TensorFlow's ``GradientTape`` or ``jax.vjp``).
 
 from __future__ import annotations
 
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import keras
 import numpy as np
 
@@ -119,25 +123,50 @@ def _jax_vjp(fn, x, cotangent):
 VJPS = {"tensorflow": _tensorflow_vjp, "jax": _jax_vjp}
 
 
-def max_euler_factors(jacobians: np.ndarray, h: np.ndarray) -> np.ndarray:
+#: Fewest matrices a thread of :func:`eigenvalues` takes (fewer: not worth a thread).
+EIGVALS_MIN_CHUNK = 64
+
+
+@functools.lru_cache(maxsize=1)
+def _eigvals_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="eigvals")
+
+
+def eigenvalues(matrices: np.ndarray, threads: int = 1) -> np.ndarray:
+    """``numpy.linalg.eigvals(matrices)``, (..., w, w) -> (..., w), the stack split over up
+    to ``threads`` threads (at least :data:`EIGVALS_MIN_CHUNK` matrices each). numpy's
+    LAPACK loop releases the GIL and solves each matrix on its own, so the result is the
+    same, bit for bit. The statistic's eigenproblems (depth × M × points of them a cell,
+    ~13×13) are most of its time: 2 threads took 51 → 26-33 ms for a Wine shard's block
+    (1 800 matrices) and 420 → 215 ms for 12 800 14×14 ones (Adult's shape), on 2 cores."""
+    flat = matrices.reshape((-1,) + matrices.shape[-2:])
+    chunks = min(threads, len(flat) // EIGVALS_MIN_CHUNK)
+    if chunks <= 1:
+        return np.linalg.eigvals(matrices)
+    parts = list(_eigvals_pool().map(np.linalg.eigvals, np.array_split(flat, chunks)))
+    return np.concatenate(parts).reshape(matrices.shape[:-1])
+
+
+def max_euler_factors(jacobians: np.ndarray, h: np.ndarray, threads: int = 1) -> np.ndarray:
     """max over points and eigenvalues of |1 + h_m λ|: jacobians (M, n, w, w), h (M,) ->
-    (M,); eigenvalues by ``numpy.linalg.eigvals`` in float64. A matrix with a non-finite
-    entry gives +inf (module docstring)."""
+    (M,); eigenvalues by ``numpy.linalg.eigvals`` in float64 (:func:`eigenvalues`, on
+    ``threads`` threads). A matrix with a non-finite entry gives +inf (module docstring)."""
     jac = np.asarray(jacobians, dtype=np.float64)
     finite = np.isfinite(jac).all(axis=(-2, -1))  # (M, n)
-    eigs = np.linalg.eigvals(np.where(finite[..., None, None], jac, 0.0))  # (M, n, w)
+    eigs = eigenvalues(np.where(finite[..., None, None], jac, 0.0), threads)  # (M, n, w)
     factors = np.abs(1.0 + np.asarray(h, dtype=np.float64).reshape(-1, 1, 1) * eigs).max(axis=-1)
     return np.where(finite, factors, np.inf).max(axis=-1)
 
 
-def members_euler_factors(model, x) -> np.ndarray:
+def members_euler_factors(model, x, threads: int = 1) -> np.ndarray:
     """F (M, depth): F[m, i] = max over the points of ``x`` (n, M, input_dim) and the
     eigenvalues λ of block i's field Jacobian of |1 + h λ|, h member m's current step
-    in block i (the learned one where h is learned)."""
+    in block i (the learned one where h is learned); eigenvalues on ``threads`` threads."""
     blocks = _blocks(model)
     states = members_block_states(model, x)
     columns = [
-        max_euler_factors(members_field_jacobian(block, state), np.broadcast_to(block.step_size, (block.members,)))
+        max_euler_factors(members_field_jacobian(block, state), np.broadcast_to(block.step_size, (block.members,)),
+                          threads)
         for block, state in zip(blocks, states)
     ]
     members = int(model.output_shape[1])

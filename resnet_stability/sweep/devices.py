@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import warnings
 
 from resnet_stability import quiet_native_stderr
 
@@ -109,16 +110,42 @@ def select_tensorflow_device(choice: str = "auto") -> DeviceInfo:
     return DeviceInfo("cpu", "/CPU:0", f"CPU:0 {platform.machine()} ({cores} cores)", "tensorflow")
 
 
+#: XLA's GPU compiler with deterministic kernels only and no autotuning (which picks
+#: kernels by timing them, so differently from one run to the next): without it two runs
+#: of the engine's cases on an H200 gave 250 of 275 arrays bit for bit the same
+#: (``benchmarks/gpu/check_jax_gpu.sh``). No effect on a CPU.
+DETERMINISTIC_XLA_GPU_FLAG = "--xla_gpu_deterministic_ops=true"
+
+
+def deterministic_xla_gpu() -> bool:
+    """Put :data:`DETERMINISTIC_XLA_GPU_FLAG` into ``XLA_FLAGS`` unless the user's
+    ``XLA_FLAGS`` already says ``xla_gpu_deterministic_ops`` either way (their choice
+    stands). XLA reads ``XLA_FLAGS`` when JAX starts its backends: returns False (and
+    changes nothing) if they have started already, else True."""
+    from jax._src import xla_bridge
+
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_gpu_deterministic_ops" in flags:
+        return True
+    if xla_bridge.backends_are_initialized():
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_XLA_GPU_FLAG}".strip()
+    return True
+
+
 def select_jax_device(choice: str = "auto") -> DeviceInfo:
     """Pick the training device under JAX (``jax.devices``): ``gpu`` the first GPU
     (RuntimeError if JAX sees none), ``cpu`` the CPU, ``auto`` a GPU if there is one.
     XLA chooses its own CPU threads; the description names the backend. Matrix products
     run at full precision (``jax_default_matmul_precision = "highest"``): JAX's default
     on GPUs multiplies float32 in TF32 or bf16 passes, which would change a sweep's
-    numbers far beyond rounding."""
+    numbers far beyond rounding. On a GPU, XLA compiles deterministic kernels
+    (:func:`deterministic_xla_gpu`), so that the same seed gives the same numbers; if JAX
+    had started its GPU backend before this call, a warning says runs may differ."""
     check_device_choice(choice)
     import jax
 
+    deterministic = deterministic_xla_gpu()
     jax.config.update("jax_default_matmul_precision", "highest")
 
     try:
@@ -128,5 +155,10 @@ def select_jax_device(choice: str = "auto") -> DeviceInfo:
     if choice == "gpu" and not gpus:
         raise RuntimeError("--device gpu: JAX sees no GPU (jax.devices('gpu') failed); install jax[cuda] or use --device cpu")
     if gpus:
+        if not deterministic:
+            warnings.warn(
+                "JAX started its GPU backend before the sweep chose its device, so XLA_FLAGS could not "
+                f"take {DETERMINISTIC_XLA_GPU_FLAG}: two runs with the same seed may differ in the last "
+                "bits; set XLA_FLAGS to it before starting Python", stacklevel=2)
         return DeviceInfo("gpu", "/GPU:0", f"GPU:0 {gpus[0].device_kind} (jax)", "jax")
     return DeviceInfo("cpu", "/CPU:0", f"CPU:0 {platform.machine()} ({os.cpu_count() or 1} cores, jax)", "jax")

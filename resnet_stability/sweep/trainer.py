@@ -33,6 +33,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
+import os
 import time
 from collections.abc import Callable
 
@@ -456,9 +457,11 @@ def members_statistic(shards, block: str, inputs: Callable):
         return np.full(bounds[-1], np.nan), np.full(bounds[-1], np.nan), 0.0
     x = inputs()
     # one thread per shard: the eigenvalues (numpy) and Jacobians (the backend) release the
-    # GIL, so a 2-shard CPU cell takes its statistic on both cores
+    # GIL, so a 2-shard CPU cell takes its statistic on both cores; the cores left over
+    # (a GPU cell is one shard on a many-core host) split each shard's eigenvalues
+    threads = max(1, (os.cpu_count() or 1) // len(shards))
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(shards)) as pool:
-        parts = pool.map(lambda part: members_euler_factors(part[0], x[:, part[1] : part[2]]),
+        parts = pool.map(lambda part: members_euler_factors(part[0], x[:, part[1] : part[2]], threads),
                          zip(shards, bounds, bounds[1:]))
         factors = np.concatenate(list(parts))
     euler_max, share = euler_summary(factors)
