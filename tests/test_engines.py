@@ -122,6 +122,40 @@ def test_a_gpu_chosen_after_jax_started_warns_that_runs_may_differ(monkeypatch):
     assert (info.kind, info.description) == ("gpu", "GPU:0 NVIDIA H200 (jax)")
 
 
+PRECOMPILE_CHECK = """
+import sys; sys.path.insert(0, sys.argv[1])
+import numpy as np
+from helpers import make_spec
+from resnet_stability.data import load_dataset, subsample_rows
+from resnet_stability.sweep.train_step_jax import JaxMembersTrainStep
+from resnet_stability.sweep.trainer import train_cell
+
+steps, init = [], JaxMembersTrainStep.__init__
+def recording(self, *args, **kwargs):
+    init(self, *args, **kwargs)
+    steps.append(self)
+JaxMembersTrainStep.__init__ = recording
+data = subsample_rows(load_dataset("wine"), 95, seed=0)
+ahead = train_cell(data, make_spec(), "residual")  # 76 training rows, batch 8, 4 members
+assert sorted(steps[0]._compiled) == [(4, 4), (8, 4)], sorted(steps[0]._compiled)
+assert steps[0]._step._cache_size() == 0, "a batch ran jax.jit's own program, not the precompiled one"
+JaxMembersTrainStep.precompile = lambda self, shapes: None  # jax.jit compiles at each shape's first batch
+lazily = train_cell(data, make_spec(), "residual")
+assert steps[1]._step._cache_size() == 2
+for a, b in zip(ahead.model.variables, lazily.model.variables):
+    assert np.array_equal(np.asarray(a.value), np.asarray(b.value)), a.path
+assert np.array_equal(ahead.test_accuracy, lazily.test_accuracy)
+print("ok")
+"""
+
+
+@needs_jax
+def test_the_jax_step_is_compiled_for_both_batch_shapes_before_training_with_the_same_numbers():
+    done = subprocess.run([sys.executable, "-c", PRECOMPILE_CHECK, str(Path(__file__).parent)],
+                          env=backend_env("jax"), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
 def test_every_keras_backend_with_an_engine_is_registered():
     assert sorted(ENGINES) == ["jax", "tensorflow"]
 

@@ -648,6 +648,16 @@ def test_noise_sources_are_every_kind_by_positive_level_seeded_per_cell():
     np.testing.assert_array_equal(again.draw((3, 2)), noise_sources(spec, "residual")[("gaussian", 0.5)].draw((3, 2)))
 
 
+@pytest.mark.parametrize("batch_size, shapes", [(8, [(8, 4), (4, 4)]), (19, [(19, 4)]), (100, [(76, 4)])])
+def test_a_memory_batch_source_knows_its_batch_shapes_ahead(wine95, batch_size, shapes):
+    # 76 training rows, 4 members: 9 batches of 8 and one of 4; 4 of 19; one of all 76
+    spec = make_spec(batch_size=batch_size)
+    source = MemoryBatches(wine95, plan_members(wine95, spec, "residual"))
+    source.open(spec)
+    assert source.batch_shapes() == shapes
+    assert sorted({batch.shape for batch in source.epoch_batches(0)}) == sorted(shapes)
+
+
 def test_a_dataset_and_its_memory_batch_source_train_the_same_cell(wine95):
     spec = make_spec(h_values=(0.5,), trials=1, epochs=1)
     plans = plan_members(wine95, spec, "residual")

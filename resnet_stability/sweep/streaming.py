@@ -143,6 +143,11 @@ class StreamBatches:
         self.standardise = standardise
         return lambda batch: standardise(*batch)
 
+    def batch_shapes(self) -> list:
+        """None known ahead: a batch is (features, labels) read from the file; the step
+        compiles at its first batch."""
+        return []
+
     def epoch_batches(self, epoch: int):
         """Epoch ``epoch``'s batches, read ahead in a background thread."""
         import keras

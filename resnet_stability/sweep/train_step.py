@@ -249,6 +249,10 @@ class MembersTrainStep:
         self.bounds = np.cumsum([0] + [shard.members for shard in self.shards])
         self._step = AnyBatchFunction(self._train_step, jit_compile=xla == "step")
 
+    def precompile(self, batch_shapes) -> None:
+        """Nothing to do: the step is traced once for any batch size
+        (:class:`AnyBatchFunction`), at its first batch."""
+
     def __call__(self, batch):
         return self._step(batch)
 

@@ -247,6 +247,13 @@ class MemoryBatches:
         self.gather, self.batch_size, self.order = gather, spec.batch_size, BatchOrder(self.plans)
         return gather
 
+    def batch_shapes(self) -> list[tuple[int, int]]:
+        """The shapes (b, M) of an epoch's batches: full ones, then a shorter last one if
+        the training rows are not a multiple of the batch size (the same every epoch)."""
+        rows, members = len(self.plans[0].train_idx), len(self.plans)
+        full = [(self.batch_size, members)] if rows >= self.batch_size else []
+        return full + ([(rows % self.batch_size, members)] if rows % self.batch_size else [])
+
     def epoch_batches(self, epoch: int):
         """The batches of the next epoch: batch s is rows s*batch_size ... of its order."""
         rows = self.order.next_epoch().astype(np.int32)
@@ -314,6 +321,7 @@ def train_cell(
 
         def train_and_score(models, alive, level=0):  # epochs reported counted over all levels
             train_step = engine.train_step(models, lambda: make_optimizer(spec.optimizer, spec.lr), inputs, xla)
+            train_step.precompile(source.batch_shapes())
             if alive is not None:
                 train_step.set_alive(alive)
             report = offset_epochs(on_epoch_end, level * spec.epochs)
