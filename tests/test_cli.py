@@ -320,6 +320,14 @@ def test_learn_h_flags(capsys):
     assert json.loads(capsys.readouterr().out)["experiments"][0]["learn_h"] is False
 
 
+def test_workers_flag(capsys):
+    assert sweep.main(["--dataset", "wine", "--workers", "2"]) == 2
+    assert "--workers only applies with --executor processes (got --executor inprocess)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        sweep.main(["--dataset", "wine", "--executor", "processes", "--workers", "0"])
+    assert "invalid --workers '0': must be >= 1" in capsys.readouterr().err
+
+
 def test_stability_penalty_flags(capsys):
     assert sweep.main(["--dataset", "wine", "--stability-penalty", "1"]) == 2
     assert "--stability-penalty only applies with --learn-h" in capsys.readouterr().err

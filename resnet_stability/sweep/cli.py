@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from resnet_stability.sweep.devices import DEVICE_CHOICES
-from resnet_stability.sweep.executors import EXECUTORS
+from resnet_stability.sweep.executors import EXECUTORS, share_the_gpu
 from resnet_stability.data.registry import RECORDS, dataset_names
 from resnet_stability.sweep.experiment import NOISE_KINDS, OPTIMIZERS, check_h_grid
 
@@ -180,7 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="multi-level training: train, prolong every network to twice the depth at h/2 (each block's weights "
         "start both of its two children), train again, ... L levels of --epochs each (default 1: plain "
         "training; one-step blocks only); writes accuracy_by_level.png and each member's level_accuracy")
-    add("--executor", choices=EXECUTORS, default="inprocess", help="where cells run (default: inprocess; ray: one task per cell)")
+    add("--executor", choices=EXECUTORS, default="inprocess",
+        help="where cells run (default: inprocess, one after the other; processes: --workers cells at once on this "
+        "machine, for a GPU or many cores; ray: one task per cell)")
+    add("--workers", type=_bounded(int, "--workers", 1),
+        help="with --executor processes: cells at once (default: one per core, at most one per cell)")
     add("--address", help="Ray cluster address for --executor ray (default: start or join a local one)")
     add("--show-config", action="store_true", help="print the resolved configuration and exit")
     return parser
@@ -205,6 +209,8 @@ def resolve_specs(args) -> list:
         raise ValueError("--h-max only applies with --learn-h")
     if args.stability_penalty and not args.learn_h:
         raise ValueError("--stability-penalty only applies with --learn-h (its gradient reaches the learned h only)")
+    if args.workers is not None and args.executor != "processes":
+        raise ValueError(f"--workers only applies with --executor processes (got --executor {args.executor})")
     records = [RECORDS[name] for name in names]
     for record in records:
         needs_file = record.needs_data and not (record.online and args.source == "uci")
@@ -311,6 +317,8 @@ def run(args) -> int:
 
     from resnet_stability.sweep.devices import select_device
 
+    if args.executor == "processes":  # before a backend starts here: the cells' processes share the GPU
+        share_the_gpu()
     device = select_device(args.device)
 
     from resnet_stability.sweep.outputs import write_outputs
@@ -328,9 +336,9 @@ def run(args) -> int:
 
     options = dict(source=args.source, device=args.device, jit=args.jit, progress=args.executor == "inprocess")
     here = device.trained_on()
-    if args.executor != "inprocess":  # a cluster's machines may have other devices than this one
+    if args.executor == "ray":  # a cluster's machines may have other devices than this one
         here["device"] = None
-    run_pending_cells(store, specs, args.executor, args.address, here=here, **options)
+    run_pending_cells(store, specs, args.executor, args.address, here=here, workers=args.workers, **options)
 
     written, lines = write_outputs(store, specs, notes, quick=args.quick)
     print("\n".join(lines))

@@ -91,10 +91,11 @@ def _done_meanwhile(store, spec, block, label) -> bool:
 
 
 def run_pending_cells(store, specs, executor: str = "inprocess", address: str | None = None,
-                      here: dict | None = None, **options) -> None:
+                      here: dict | None = None, workers: int | None = None, **options) -> None:
     """Compute and store every unfinished cell of ``specs``; ``options`` go to
     :func:`~resnet_stability.sweep.runner.run_cell` (source, device, jit, progress).
-    ``here`` is what the cells train on, if known (:func:`pending_cells`)."""
+    ``here`` is what the cells train on, if known (:func:`pending_cells`); ``address``
+    and ``workers`` go to the executor (:func:`~resnet_stability.sweep.executors.run_cells`)."""
     pending = pending_cells(store, specs, here)
     if executor == "inprocess":
         for label, spec, block in pending:
@@ -112,5 +113,5 @@ def run_pending_cells(store, specs, executor: str = "inprocess", address: str | 
             if not _done_meanwhile(store, spec, block, label):
                 print(_header(label, spec) + f" (submitted to {executor})", flush=True)
                 remote.append((spec, block))
-        for (spec, block), output in run_cells(remote, run_cell, executor, address, **options):
+        for (spec, block), output in run_cells(remote, run_cell, executor, address, workers, **options):
             _write(store, spec, block, output)
