@@ -23,36 +23,16 @@
 # one run after the other, a depth-100 cell 50-90 s in bench_presets, the Wine main job
 # 75 s. DEVICE=cpu FIRST='--datasets wine --blocks residual' STACKED='--dataset wine'
 # REST=... runs the same here, as a dry run.
-set -uo pipefail
 OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-exec > >(tee "$OUT/log.txt") 2>&1
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} KERAS_BACKEND=jax PYTHONUNBUFFERED=1
-if ! python3 -c "import keras" 2>/dev/null; then  # the GPU image: Keras from the carried wheels
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-fi
+source "$(dirname "$0")/common.sh"
 DEVICE=${DEVICE:-gpu}
 FIRST=${FIRST:---datasets adult --blocks batchnorm,shrinkage}
 STACKED=${STACKED:---dataset adult}
 REST=${REST:---datasets wine,abalone,absenteeism,autism}
 part() { echo "== $1 ($(date +%T), ${SECONDS}s in)"; }
-python3 -c "import jax, keras; print('jax', jax.__version__, 'keras', keras.__version__, jax.devices())" || exit 1
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
 
 part "1. the engine's cases on the $DEVICE against TensorFlow's numbers, and a second run"
-XLA_PYTHON_CLIENT_PREALLOCATE=false timeout 200 python3 tests/engine_probe.py /tmp/jax_numbers.npz \
-  --compare .whl/tensorflow_numbers.npz > /tmp/probe1.log 2>&1 &
-first=$!
-XLA_PYTHON_CLIENT_PREALLOCATE=false timeout 200 python3 tests/engine_probe.py /tmp/jax_numbers_again.npz > /tmp/probe2.log 2>&1
-wait $first  # (a plain wait would also wait for the tee behind this script's output)
-grep -E "^(device|[a-z0-9-]+: (same|DIFFERENT))|cases the same|Max|Error" /tmp/probe1.log
-python3 -c "
-import sys, numpy as np
-a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
-differ = [k for k in a.files if not np.array_equal(a[k], b[k], equal_nan=True)]
-print(f'{len(a.files) - len(differ)} of {len(a.files)} arrays identical in a second run', differ[:20])
-" /tmp/jax_numbers.npz /tmp/jax_numbers_again.npz || tail -5 /tmp/probe2.log
+check_engine_numbers
 
 part "2. bench_presets.py --device $DEVICE $FIRST"
 timeout 200 python3 benchmarks/bench_presets.py --device "$DEVICE" $FIRST --json "$OUT/presets_gpu_first.json"
