@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from resnet_stability.sweep.cli import main
-from resnet_stability.sweep.executors import SHARED_GPU_ENVIRONMENT, run_cells, share_the_gpu
+from resnet_stability.sweep.executors import SHARED_GPU_ENVIRONMENT, default_workers, run_cells, share_the_gpu
 
 TIMING = ["seconds", "cell_seconds", "stability_seconds"]
 
@@ -65,6 +65,13 @@ def test_a_stopped_sweep_stops_its_cells_processes(monkeypatch):
     assert next(cells) == ((0,), 0)
     cells.close()  # as Ctrl-C or a time limit would stop the sweep here: the 60 s cell is not waited for
     assert time.perf_counter() - started < 30
+
+
+@pytest.mark.parametrize("kind, cores, workers", [("gpu", 16, 16), ("cpu", 16, 8), ("cpu", 2, 1), ("cpu", 1, 1)])
+def test_by_default_cells_in_processes_use_each_core_once(monkeypatch, kind, cores, workers):
+    # under TensorFlow a CPU cell is two shards, one core each; a GPU cell one process
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert default_workers(kind) == workers
 
 
 def test_a_user_setting_of_the_gpu_sharing_stands(monkeypatch):

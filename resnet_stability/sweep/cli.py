@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from resnet_stability.sweep.devices import DEVICE_CHOICES
-from resnet_stability.sweep.executors import EXECUTORS, share_the_gpu
+from resnet_stability.sweep.executors import EXECUTORS, default_workers, share_the_gpu
 from resnet_stability.data.registry import RECORDS, dataset_names
 from resnet_stability.sweep.experiment import NOISE_KINDS, OPTIMIZERS, check_h_grid
 
@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="where cells run (default: inprocess, one after the other; processes: --workers cells at once on this "
         "machine, for a GPU or many cores; ray: one task per cell)")
     add("--workers", type=_bounded(int, "--workers", 1),
-        help="with --executor processes: cells at once (default: one per core, at most one per cell)")
+        help="with --executor processes: cells at once (default: one per core on a GPU machine, one per two "
+        "cores on a CPU, whose cells run as two shards)")
     add("--address", help="Ray cluster address for --executor ray (default: start or join a local one)")
     add("--show-config", action="store_true", help="print the resolved configuration and exit")
     return parser
@@ -338,7 +339,8 @@ def run(args) -> int:
     here = device.trained_on()
     if args.executor == "ray":  # a cluster's machines may have other devices than this one
         here["device"] = None
-    run_pending_cells(store, specs, args.executor, args.address, here=here, workers=args.workers, **options)
+    workers = args.workers or (default_workers(device.kind) if args.executor == "processes" else None)
+    run_pending_cells(store, specs, args.executor, args.address, here=here, workers=workers, **options)
 
     written, lines = write_outputs(store, specs, notes, quick=args.quick)
     print("\n".join(lines))

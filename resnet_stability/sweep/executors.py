@@ -1,8 +1,9 @@
 """Where the cells of a sweep run. Executors only decide *where*; never *what*.
 
 - ``inprocess`` (default): one cell after the other in this process.
-- ``processes``: ``--workers`` cells at once, each in a fresh Python process of this
-  machine (results come back as cells finish). For a GPU, where one cell leaves the
+- ``processes``: ``--workers`` cells at once (the sweep's default:
+  :func:`default_workers`), each in a fresh Python process of this machine (results
+  come back as cells finish). For a GPU, where one cell leaves the
   device mostly idle (a step of the paper's cells is bound by kernel launches, and its
   set-up by compiling on one host core), and for CPUs with many more cores than a cell's
   two shards use. Not for a 2-core machine: the Wine main job's three cells side by
@@ -34,7 +35,7 @@ def run_in_process(cells, function, kwargs, address=None, workers=None) -> Itera
 
 
 def run_in_processes(cells, function, kwargs, address=None, workers=None) -> Iterator:
-    """``workers`` (default: one per core, at most one per cell) fresh processes
+    """``workers`` (default: one per core; at most one per cell) fresh processes
     (``spawn``: nothing of this process's backend state is inherited). A cell that
     fails does not stop the others: they finish and are yielded, then its error is
     raised."""
@@ -87,6 +88,17 @@ def run_on_ray(cells, function, kwargs, address=None, workers=None) -> Iterator:
 
 
 EXECUTORS = {"inprocess": run_in_process, "processes": run_in_processes, "ray": run_on_ray}
+
+
+def default_workers(device_kind: str) -> int:
+    """Cells at once for ``--executor processes`` without ``--workers``: one per core on
+    a GPU machine (a cell's process keeps one core busy launching kernels, and compiles
+    in bursts); on a CPU, the cores over the shards a cell runs as (each shard keeps
+    one core busy: TensorFlow's two, so half as many cells as cores)."""
+    from resnet_stability.sweep.engines import current_engine
+
+    cores = os.cpu_count() or 1
+    return max(1, cores // current_engine().shards(device_kind, 100))
 
 
 def share_the_gpu() -> None:
