@@ -12,7 +12,9 @@
 # cells.tgz (the finished cells, which a later sweep resumes from) in any case.
 # 1. the two checks of 2026-12-04's fixes, side by side (~80 s): the engine's cases
 #    against TensorFlow's numbers, and a second run bit for bit (check_jax_gpu.sh, part 1);
-# 2. the reproduction, stopped at $LIMIT seconds (default 470) if it has not finished.
+# 2. the reproduction, stopped at $LIMIT seconds (default 470) if it has not finished;
+#    an earlier lease's cells.tgz, copied here to .whl/cells.tgz (it travels with the
+#    wheels), is resumed from: its cells are skipped, the others trained.
 # DEVICE=cpu LIMIT=60 SWEEP_ARGS='--dataset wine --quick' runs the same here, as a dry run.
 OUT=${OUT:-/tmp/out}
 source "$(dirname "$0")/common.sh"
@@ -24,6 +26,7 @@ echo "== 1. the engine's cases against TensorFlow's numbers, and a second run ($
 check_engine_numbers
 
 echo "== 2. the reproduction, every cell in its own process ($(date +%T)): $SWEEP_ARGS"
+if [ -f .whl/cells.tgz ]; then mkdir -p /tmp/uci && tar xzf .whl/cells.tgz -C /tmp/uci && echo "resuming: $(ls /tmp/uci/cells/*.done.json | wc -l) cells done"; fi
 start=$SECONDS
 timeout --signal=INT -k 30 "$LIMIT" python3 -m resnet_stability.sweep $SWEEP_ARGS --device "$DEVICE" \
   --executor processes --out /tmp/uci 2>&1 | while IFS= read -r line; do echo "[$((SECONDS - start)) s] $line"; done
