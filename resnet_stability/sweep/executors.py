@@ -6,8 +6,9 @@
   come back as cells finish). For a GPU, where one cell leaves the
   device mostly idle (a step of the paper's cells is bound by kernel launches, and its
   set-up by compiling on one host core), and for CPUs with many more cores than a cell's
-  two shards use. Not for a 2-core machine: the Wine main job's three cells side by
-  side took as long as one after the other there (39.7 against 38.9 s).
+  two shards use. Not for a 2-core machine under TensorFlow: the Wine main job took 42 s
+  this way against 38 s one cell after the other (under JAX, whose one program a cell
+  does not keep both cores busy, 45 against 57-60 s).
 - ``ray``: each (dataset, block) cell is one Ray task, asking for a GPU where the
   cluster has them; results come back as tasks finish. Needs ``pip install .[ray]``.
 
@@ -30,6 +31,7 @@ SHARED_GPU_ENVIRONMENT = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GP
 
 
 def run_in_process(cells, function, kwargs, address=None, workers=None) -> Iterator:
+    """One cell after the other, here."""
     for cell in cells:
         yield cell, function(*cell, **kwargs)
 
