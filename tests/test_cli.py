@@ -320,6 +320,12 @@ def test_learn_h_flags(capsys):
     assert json.loads(capsys.readouterr().out)["experiments"][0]["learn_h"] is False
 
 
+def test_blocks_together_flag(capsys):
+    assert sweep.main(["--dataset", "wine", "--blocks-together", "--levels", "2"]) == 2
+    assert "--blocks-together trains plain in-memory cells; not with --levels 2" in capsys.readouterr().err
+    assert sweep.main(["--dataset", "wine", "--blocks-together", "--show-config"]) == 0
+
+
 def test_workers_flag(capsys):
     assert sweep.main(["--dataset", "wine", "--workers", "2"]) == 2
     assert "--workers only applies with --executor processes (got --executor inprocess)" in capsys.readouterr().err

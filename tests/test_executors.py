@@ -96,6 +96,14 @@ def test_cells_in_processes_give_the_same_results_as_in_process(tmp_path, monkey
     pd.testing.assert_frame_equal(apart_noise, local_noise)
 
 
+def test_blocks_trained_together_give_the_same_results_as_alone(tmp_path, capsys):
+    together_results, together_noise = _quick_sweep(tmp_path / "together", "--blocks-together")
+    assert "wine × residual+shrinkage" in capsys.readouterr().out  # one progress bar for both cells
+    alone_results, alone_noise = _quick_sweep(tmp_path / "alone")
+    pd.testing.assert_frame_equal(together_results.drop(columns=TIMING), alone_results.drop(columns=TIMING))
+    pd.testing.assert_frame_equal(together_noise, alone_noise)
+
+
 def test_ray_cells_give_the_same_results_as_in_process(tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install '.[ray]'")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

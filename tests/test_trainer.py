@@ -50,6 +50,7 @@ from resnet_stability.sweep.trainer import (
     run_epochs,
     stability_rows,
     train_cell,
+    train_cells_together,
     xla_mode,
 )
 
@@ -324,6 +325,48 @@ def test_the_penalty_trains_where_the_step_is_compiled_whole(wine95):
     spec = make_spec(h_values=(1.0,), trials=1, epochs=1, learn_h=True, stability_penalty=1.0)
     result = train_cell(wine95, spec, "residual", xla="step")
     assert np.isfinite(result.test_accuracy).all()
+
+
+def test_cells_trained_together_give_each_cell_its_own_members(wine95, float64):
+    """Three blocks' cells in one members step (train_cells_together) against each cell
+    trained alone: the same weights, losses, accuracies, noise scores and statistic, and
+    each result holds only its own block's members."""
+    blocks = ("residual", "batchnorm", "shrinkage")
+    spec = make_spec(blocks=blocks, noise_levels=(0.0, 0.5), noise_kinds=("gaussian",))
+    together = train_cells_together(wine95, spec, blocks)
+    assert list(together) == list(blocks)
+    for block in blocks:
+        alone, mine = train_cell(wine95, spec, block), together[block]
+        assert [(p.h, p.seed) for p in mine.plans] == [(p.h, p.seed) for p in alone.plans]
+        assert {type(layer).__name__ for layer in mine.model.layers} == {type(layer).__name__ for layer in alone.model.layers}
+        for name in ("test_accuracy", "train_accuracy", "test_accuracy_last_finite", "diverged", "diverged_epoch"):
+            np.testing.assert_array_equal(getattr(mine, name), getattr(alone, name), err_msg=name)
+        assert mine.noise_accuracy.keys() == alone.noise_accuracy.keys()
+        for key in alone.noise_accuracy:
+            np.testing.assert_array_equal(mine.noise_accuracy[key], alone.noise_accuracy[key])
+        for name in ("final_loss", "euler_max", "euler_stable_share"):
+            np.testing.assert_allclose(getattr(mine, name), getattr(alone, name), atol=WEIGHT_ATOL, rtol=0, err_msg=name)
+        for m in range(len(alone.plans)):
+            assert_same_weights(mine.model, m, member_weights(alone.model, m))
+        assert 0 < mine.seconds
+
+
+def test_cells_trained_together_keep_divergence_per_member(wine95):
+    blocks = ("batchnorm", "residual")  # at h = 10 the residual members diverge, the batch-norm ones not
+    spec = make_spec(**{**DIVERGE_SPEC, "h_values": (0.1, 10.0)}, blocks=blocks)
+    together = train_cells_together(wine95, spec, blocks)
+    for block in blocks:
+        alone = train_cell(wine95, spec, block)
+        np.testing.assert_array_equal(together[block].diverged, alone.diverged)
+        np.testing.assert_array_equal(together[block].diverged_epoch, alone.diverged_epoch)
+        np.testing.assert_array_equal(together[block].test_accuracy, alone.test_accuracy)
+    # (the configuration still tells the blocks apart)
+    assert together["residual"].diverged.any() and not together["batchnorm"].diverged.any()
+
+
+def test_cells_trained_together_need_data_in_memory_and_plain_training(wine95):
+    with pytest.raises(ValueError, match="plain training \\(levels 1\\), not levels 2"):
+        train_cells_together(wine95, make_spec(levels=2), ("residual",))
 
 
 # ------------------------------------------------------------------------ divergence

@@ -13,8 +13,9 @@ step, in the order a sweep runs them:
 - :mod:`~resnet_stability.sweep.checks`: one-line checks of its inputs;
 - :mod:`~resnet_stability.sweep.schedule`: runs the cells not finished yet, each
   under its lock in :mod:`~resnet_stability.sweep.store` (resumable, validated files);
-- :mod:`~resnet_stability.sweep.executors`: where cells run (in process or Ray), each
-  as :func:`~resnet_stability.sweep.runner.run_cell`: load, train, tables;
+- :mod:`~resnet_stability.sweep.executors`: where cells run (in process, in processes or
+  Ray), each as :func:`~resnet_stability.sweep.runner.run_cells_together` (one cell, or a
+  dataset's cells as one members step): load, train, tables;
 - :mod:`~resnet_stability.sweep.devices`: the device and its TensorFlow settings;
   :mod:`~resnet_stability.sweep.progress`: the per-cell progress bar;
 - :mod:`~resnet_stability.sweep.plan`: each member's h, seeds, split, standardiser

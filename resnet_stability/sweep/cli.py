@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--workers", type=_bounded(int, "--workers", 1),
         help="with --executor processes: cells at once (default: one per core on a GPU machine, one per two "
         "cores on a CPU, whose cells run as two shards)")
+    add("--blocks-together", action="store_true",
+        help="train a dataset's blocks as one members step (all their networks in one compiled step: for a GPU, "
+        "which one cell leaves mostly idle); each cell's results stay its own; not with --stream or --levels > 1")
     add("--address", help="Ray cluster address for --executor ray (default: start or join a local one)")
     add("--show-config", action="store_true", help="print the resolved configuration and exit")
     return parser
@@ -210,6 +213,9 @@ def resolve_specs(args) -> list:
         raise ValueError("--h-max only applies with --learn-h")
     if args.stability_penalty and not args.learn_h:
         raise ValueError("--stability-penalty only applies with --learn-h (its gradient reaches the learned h only)")
+    if args.blocks_together and (args.stream or (args.levels or 1) > 1):
+        flag = "--stream" if args.stream else f"--levels {args.levels}"
+        raise ValueError(f"--blocks-together trains plain in-memory cells; not with {flag}")
     if args.workers is not None and args.executor != "processes":
         raise ValueError(f"--workers only applies with --executor processes (got --executor {args.executor})")
     records = [RECORDS[name] for name in names]
@@ -340,7 +346,8 @@ def run(args) -> int:
     if args.executor == "ray":  # a cluster's machines may have other devices than this one
         here["device"] = None
     workers = args.workers or (default_workers(device.kind) if args.executor == "processes" else None)
-    run_pending_cells(store, specs, args.executor, args.address, here=here, workers=workers, **options)
+    run_pending_cells(store, specs, args.executor, args.address, here=here, workers=workers,
+                      together=args.blocks_together, **options)
 
     written, lines = write_outputs(store, specs, notes, quick=args.quick)
     print("\n".join(lines))

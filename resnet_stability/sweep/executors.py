@@ -13,7 +13,7 @@
   cluster has them; results come back as tasks finish. Needs ``pip install .[ray]``.
 
 Every executor runs the same function on the same arguments
-(:func:`~resnet_stability.sweep.runner.run_cell`), so where a cell runs does not change
+(:func:`~resnet_stability.sweep.runner.run_cells_together`), so where a cell runs does not change
 its numbers (tested for each).
 """
 

@@ -1,6 +1,7 @@
 """One cell of a sweep as a plain function: load data, train the members, make tables.
 
-:func:`run_cell` is what every executor runs (in this process, or as a Ray task on a
+:func:`run_cells_together` (one cell, or a dataset's cells trained as one members step)
+is what every executor runs (in this process, in processes, or as a Ray task on a
 cluster); it depends only on its arguments, so where it runs cannot change its numbers.
 """
 
@@ -57,13 +58,29 @@ def run_cell(
     progress: bool = True,
 ) -> CellOutput:
     """Train the (``spec.dataset``, ``block``) cell and return its tables."""
+    return run_cells_together(spec, (block,), source=source, device=device, jit=jit, progress=progress)[block]
+
+
+def run_cells_together(
+    spec: ExperimentSpec,
+    blocks,
+    *,
+    source: str = "local",
+    device: str = "auto",
+    jit: str = "auto",
+    progress: bool = True,
+) -> dict[str, CellOutput]:
+    """Train the cells of ``spec.dataset`` × ``blocks`` and return their tables, by block.
+    One block: :func:`~resnet_stability.sweep.trainer.train_cell`; several: one members
+    step for all their members (:func:`~resnet_stability.sweep.trainer.train_cells_together`,
+    the sweep's ``--blocks-together``), each cell's tables its own."""
     from resnet_stability.data.bitcoin import is_synthetic
     from resnet_stability.data.registry import dataset_names, dataset_record
     from resnet_stability.sweep.devices import select_device
     from resnet_stability.sweep.progress import EpochProgress
-    from resnet_stability.sweep.records import cell_records, noise_records, time_records
-    from resnet_stability.sweep.trainer import train_cell, xla_mode
+    from resnet_stability.sweep.trainer import train_cell, train_cells_together, xla_mode
 
+    blocks = tuple(blocks)
     info = select_device(device)
     xla = xla_mode(jit, info.kind)
     if spec.stream and not dataset_record(spec.dataset).stream:
@@ -71,7 +88,8 @@ def run_cell(
     dataset = None if spec.stream else load_spec_dataset(spec, source)  # streaming never loads the file
     callback = None
     if progress:
-        bar = EpochProgress(spec.epochs * spec.levels, spec.members_per_cell, stream=sys.stdout, label=f"{spec.dataset} × {block}")
+        members = spec.members_per_cell * len(blocks)
+        bar = EpochProgress(spec.epochs * spec.levels, members, stream=sys.stdout, label=f"{spec.dataset} × {'+'.join(blocks)}")
 
         def callback(epoch, losses, alive):
             bar.update(epoch, float(losses[alive].mean()) if alive.any() else float("nan"), int((~alive).sum()))
@@ -80,12 +98,23 @@ def run_cell(
         from resnet_stability.data.stream import file_is_synthetic
         from resnet_stability.sweep.streaming import StreamBatches
 
+        (block,) = blocks  # (the sweep never trains streamed cells together)
         batches = StreamBatches(spec.data_path, spec, block)
         synthetic = file_is_synthetic(spec.data_path)
     else:
         batches = dataset
         synthetic = is_synthetic(dataset)
-    result = train_cell(batches, spec, block, device=info.name, xla=xla, on_epoch_end=callback)
+    if len(blocks) == 1:
+        results = {blocks[0]: train_cell(batches, spec, blocks[0], device=info.name, xla=xla, on_epoch_end=callback)}
+    else:
+        results = train_cells_together(batches, spec, blocks, device=info.name, xla=xla, on_epoch_end=callback)
+    return {block: cell_output(result, spec, block, info, xla, synthetic) for block, result in results.items()}
+
+
+def cell_output(result, spec: ExperimentSpec, block: str, info, xla: str, synthetic: bool) -> CellOutput:
+    """The tables of a trained cell (``result``: its ``CellResult``)."""
+    from resnet_stability.sweep.records import cell_records, noise_records, time_records
+
     notes = {"synthetic": synthetic, "device": info.description, "xla": xla, "stream": spec.stream,
              "trained_on": info.trained_on()}
     split = result.plans[0].time_split

@@ -19,7 +19,7 @@ import contextlib
 import sys
 
 from resnet_stability.sweep.executors import run_cells
-from resnet_stability.sweep.runner import run_cell
+from resnet_stability.sweep.runner import run_cells_together
 
 
 def _label(number: int, total: int, spec, block: str) -> str:
@@ -90,28 +90,58 @@ def _done_meanwhile(store, spec, block, label) -> bool:
     return False
 
 
+def can_train_together(spec) -> bool:
+    """Whether the cells of ``spec`` can share one members step (``--blocks-together``):
+    data held in memory and plain training."""
+    return not spec.stream and spec.levels == 1
+
+
+def _units(pending, together: bool) -> list[list]:
+    """The pending cells grouped into what trains at once: each cell alone, or with
+    ``together`` the pending cells of one spec (dataset) that :func:`can_train_together`."""
+    if not together:
+        return [[cell] for cell in pending]
+    units: dict[int, list] = {}
+    for label, spec, block in pending:
+        key = id(spec) if can_train_together(spec) else id((label, spec, block))
+        units.setdefault(key, []).append((label, spec, block))
+    return list(units.values())
+
+
+def _claim(store, unit, locks, submitted: str = "") -> tuple | None:
+    """Lock every cell of ``unit`` (held until ``locks`` closes) and print the header of
+    each not finished meanwhile; ``(spec, blocks)`` of those, or None if none is left."""
+    blocks = []
+    for label, spec, block in unit:
+        locks.enter_context(_lock(store, spec, block, label))
+        if not _done_meanwhile(store, spec, block, label):
+            print(_header(label, spec) + submitted, flush=True)
+            blocks.append(block)
+    return (unit[0][1], tuple(blocks)) if blocks else None
+
+
 def run_pending_cells(store, specs, executor: str = "inprocess", address: str | None = None,
-                      here: dict | None = None, workers: int | None = None, **options) -> None:
+                      here: dict | None = None, workers: int | None = None, together: bool = False,
+                      **options) -> None:
     """Compute and store every unfinished cell of ``specs``; ``options`` go to
-    :func:`~resnet_stability.sweep.runner.run_cell` (source, device, jit, progress).
-    ``here`` is what the cells train on, if known (:func:`pending_cells`); ``address``
-    and ``workers`` go to the executor (:func:`~resnet_stability.sweep.executors.run_cells`)."""
-    pending = pending_cells(store, specs, here)
+    :func:`~resnet_stability.sweep.runner.run_cells_together` (source, device, jit,
+    progress). ``here`` is what the cells train on, if known (:func:`pending_cells`);
+    ``address`` and ``workers`` go to the executor
+    (:func:`~resnet_stability.sweep.executors.run_cells`); ``together``: a dataset's
+    pending cells train as one members step (``--blocks-together``)."""
+    units = _units(pending_cells(store, specs, here), together)
     if executor == "inprocess":
-        for label, spec, block in pending:
-            with _lock(store, spec, block, label):
-                if _done_meanwhile(store, spec, block, label):
-                    continue
-                print(_header(label, spec), flush=True)
-                for _, output in run_cells([(spec, block)], run_cell, executor, address, **options):
-                    _write(store, spec, block, output)
+        for unit in units:
+            with contextlib.ExitStack() as locks:
+                claimed = _claim(store, unit, locks)
+                if claimed is not None:
+                    for (spec, _), outputs in run_cells([claimed], run_cells_together, executor, address, workers, **options):
+                        for block, output in outputs.items():
+                            _write(store, spec, block, output)
         return
     with contextlib.ExitStack() as locks:
-        remote = []
-        for label, spec, block in pending:
-            locks.enter_context(_lock(store, spec, block, label))
-            if not _done_meanwhile(store, spec, block, label):
-                print(_header(label, spec) + f" (submitted to {executor})", flush=True)
-                remote.append((spec, block))
-        for (spec, block), output in run_cells(remote, run_cell, executor, address, workers, **options):
-            _write(store, spec, block, output)
+        claimed = [_claim(store, unit, locks, f" (submitted to {executor})") for unit in units]
+        for (spec, _), outputs in run_cells([c for c in claimed if c is not None], run_cells_together, executor,
+                                            address, workers, **options):
+            for block, output in outputs.items():
+                _write(store, spec, block, output)

@@ -336,16 +336,28 @@ def train_cell(
             models, train_step, final_loss, diverged_epoch, scores, last_finite, level_accuracy = train_levels(
                 models, train_and_score, spec
             )
-        diverged = ~train_step.alive()
-        if diverged.any():  # the statistic is taken on the diverged networks, as they are scored
-            train_step.load_diverged()
-        seconds = time.perf_counter() - started
-        euler = source.stability(models, block) if stability else (None, None, float("nan"))
-        if diverged.any():
-            train_step.write_back()
-        build_args["depth"] = spec.depth * 2 ** (spec.levels - 1)  # the trained networks' depth
+        return finish_cell(source, models, build_args, train_step, spec, block, final_loss, diverged_epoch,
+                           scores, last_finite, started, stability, level_accuracy)
+
+
+def finish_cell(source, models, build_args: dict, train_step, spec: ExperimentSpec, block: str, final_loss,
+                diverged_epoch, scores: dict, last_finite, started: float, stability: bool = True,
+                level_accuracy=None) -> CellResult:
+    """A trained and scored cell's :class:`CellResult`: its divergence, ``seconds`` since
+    ``started``, and its Prop. 1 statistic (``stability``) on the networks its accuracies
+    score (a diverged member: the diverged network; the models hold the last finite
+    weights again when it returns). ``train_step``: the step of its members (``alive``,
+    ``load_diverged``, ``write_back``); under the cell's device scope."""
+    diverged = ~train_step.alive()
+    if diverged.any():  # the statistic is taken on the diverged networks, as they are scored
+        train_step.load_diverged()
+    seconds = time.perf_counter() - started
+    euler = source.stability(models, block) if stability else (None, None, float("nan"))
+    if diverged.any():
+        train_step.write_back()
+    build_args["depth"] = spec.depth * 2 ** (spec.levels - 1)  # the trained networks' depth
     return CellResult(
-        plans=plans,
+        plans=source.plans,
         test_accuracy=scores["test"],
         train_accuracy=scores["train"],
         final_loss=final_loss,
@@ -364,6 +376,79 @@ def train_cell(
         level_accuracy=level_accuracy,
         step_scale=0.5 ** (spec.levels - 1),
     )
+
+
+class MembersOf:
+    """Members ``[lo, hi)`` of a train step shared by several cells
+    (:func:`train_cells_together`), as one cell's :func:`score_trained` and
+    :func:`finish_cell` see them: their own ``alive`` flags; loading the diverged values
+    and writing back act on every member of the step (each cell reads only its own)."""
+
+    def __init__(self, train_step, lo: int, hi: int):
+        self.train_step, self.lo, self.hi = train_step, lo, hi
+
+    def alive(self) -> np.ndarray:
+        return self.train_step.alive()[self.lo : self.hi]
+
+    def load_diverged(self) -> None:
+        self.train_step.load_diverged()
+
+    def write_back(self) -> None:
+        self.train_step.write_back()
+
+
+def train_cells_together(
+    data: Dataset,
+    spec: ExperimentSpec,
+    blocks,
+    *,
+    device: str | None = None,
+    xla: str = "update",
+    shards: int | None = None,
+    on_epoch_end: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+    stability: bool = True,
+) -> dict[str, CellResult]:
+    """The cells of ``blocks`` (one dataset, one ``spec``) trained by ONE members step:
+    more members per compiled step, for a device that one cell leaves idle (a GPU).
+
+    Each block's members keep everything of their own cell (:func:`train_cell`): plans
+    (h, seed, split, batch order), models, scores, noise draws and statistic; only the
+    optimiser step is shared, each member's gradient still its own, so every member
+    trains as in its own cell, up to the rounding of a larger compiled program (tested).
+    ``seconds`` of each cell: the shared training split in proportion to members, plus
+    its own scoring. Data held in memory and plain training (``spec.levels`` = 1) only.
+    """
+    if not isinstance(data, Dataset):
+        raise ValueError("cells trained together need their dataset in memory (not streamed)")
+    if spec.levels != 1:
+        raise ValueError(f"cells trained together need plain training (levels 1), not levels {spec.levels}")
+    started = time.perf_counter()
+    sources = {block: MemoryBatches(data, plan_members(data, spec, block)) for block in blocks}
+    together = MemoryBatches(data, [plan for block in blocks for plan in sources[block].plans])
+    sizes = [len(sources[block].plans) for block in blocks]
+    shards = shard_count(device_kind(device), sizes[0]) if shards is None else shards
+    if spec.stability_penalty and xla == "step":  # its eigen-decomposition has no XLA kernel
+        xla = "update"
+    engine = current_engine()
+    with engine.device_scope(device):
+        built = {block: build_members_shards(source.plans, spec, block, data.n_features, data.n_classes, shards)
+                 for block, source in sources.items()}
+        inputs = together.open(spec)
+        for source in sources.values():
+            source.open(spec)
+        models = [model for block in blocks for model in built[block][0]]
+        train_step = engine.train_step(models, lambda: make_optimizer(spec.optimizer, spec.lr), inputs, xla)
+        train_step.precompile(together.batch_shapes())
+        final_loss, diverged_epoch = run_epochs(train_step, spec.epochs, together.epoch_batches, on_epoch_end)
+        shared = time.perf_counter() - started
+        results, bounds = {}, np.cumsum([0] + sizes)
+        for block, lo, hi in zip(blocks, bounds, bounds[1:]):
+            block_started = time.perf_counter() - shared * (hi - lo) / bounds[-1]
+            source, (block_models, build_args), members = sources[block], built[block], MembersOf(train_step, lo, hi)
+            scores, last_finite = score_trained(block_models, members, lambda predict: source.score(predict, spec, block))
+            results[block] = finish_cell(source, block_models, build_args, members, spec, block, final_loss[lo:hi],
+                                         diverged_epoch[lo:hi], scores, last_finite, block_started, stability)
+    return results
 
 
 def score_trained(models, train_step, score: Callable[..., dict]):
