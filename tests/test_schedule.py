@@ -200,3 +200,15 @@ def test_a_cell_another_sweep_is_computing_is_waited_for_then_skipped(tmp_path):
     assert "skipped" in stdout
     table = pd.read_csv(out / "results.csv")
     assert list(table["test_accuracy"]) == [0.123] * 3  # not trained again
+
+
+def test_blocks_together_group_a_specs_pending_cells_and_leave_the_others_alone():
+    from resnet_stability.sweep.schedule import _units
+
+    plain = resolve_spec("wine", {"blocks": ("residual", "shrinkage")})
+    levelled = resolve_spec("abalone", {"blocks": ("residual", "shrinkage"), "levels": 2})  # cannot share a step
+    pending = [(f"[{i}]", spec, block) for i, (spec, block) in enumerate(
+        [(plain, "residual"), (plain, "shrinkage"), (levelled, "residual"), (levelled, "shrinkage")])]
+    blocks = [[block for _, _, block in unit] for unit in _units(pending, together=True)]
+    assert blocks == [["residual", "shrinkage"], ["residual"], ["shrinkage"]]
+    assert [len(unit) for unit in _units(pending, together=False)] == [1, 1, 1, 1]

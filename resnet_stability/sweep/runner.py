@@ -48,19 +48,6 @@ def _load(name: str, data_path: str | None, source: str, max_rows: int | None, s
     return subsample_rows(load_dataset(name, source=source, **kwargs), max_rows, seed)
 
 
-def run_cell(
-    spec: ExperimentSpec,
-    block: str,
-    *,
-    source: str = "local",
-    device: str = "auto",
-    jit: str = "auto",
-    progress: bool = True,
-) -> CellOutput:
-    """Train the (``spec.dataset``, ``block``) cell and return its tables."""
-    return run_cells_together(spec, (block,), source=source, device=device, jit=jit, progress=progress)[block]
-
-
 def run_cells_together(
     spec: ExperimentSpec,
     blocks,

@@ -90,20 +90,17 @@ def _done_meanwhile(store, spec, block, label) -> bool:
     return False
 
 
-def can_train_together(spec) -> bool:
-    """Whether the cells of ``spec`` can share one members step (``--blocks-together``):
-    data held in memory and plain training."""
-    return not spec.stream and spec.levels == 1
-
-
 def _units(pending, together: bool) -> list[list]:
     """The pending cells grouped into what trains at once: each cell alone, or with
-    ``together`` the pending cells of one spec (dataset) that :func:`can_train_together`."""
+    ``together`` the pending cells of one spec (dataset) that
+    :func:`~resnet_stability.sweep.trainer.can_train_together`."""
     if not together:
         return [[cell] for cell in pending]
-    units: dict[int, list] = {}
-    for label, spec, block in pending:
-        key = id(spec) if can_train_together(spec) else id((label, spec, block))
+    from resnet_stability.sweep.trainer import can_train_together
+
+    units: dict[tuple, list] = {}
+    for number, (label, spec, block) in enumerate(pending):
+        key = ("spec", id(spec)) if can_train_together(spec) else ("alone", number)
         units.setdefault(key, []).append((label, spec, block))
     return list(units.values())
 

@@ -378,6 +378,12 @@ def finish_cell(source, models, build_args: dict, train_step, spec: ExperimentSp
     )
 
 
+def can_train_together(spec: ExperimentSpec) -> bool:
+    """Whether the cells of ``spec`` can share one members step
+    (:func:`train_cells_together`): data held in memory and plain training."""
+    return not spec.stream and spec.levels == 1
+
+
 class MembersOf:
     """Members ``[lo, hi)`` of a train step shared by several cells
     (:func:`train_cells_together`), as one cell's :func:`score_trained` and
@@ -420,8 +426,9 @@ def train_cells_together(
     """
     if not isinstance(data, Dataset):
         raise ValueError("cells trained together need their dataset in memory (not streamed)")
-    if spec.levels != 1:
-        raise ValueError(f"cells trained together need plain training (levels 1), not levels {spec.levels}")
+    if not can_train_together(spec):
+        reason = "a streamed dataset" if spec.stream else f"levels {spec.levels}"
+        raise ValueError(f"cells trained together need data in memory and plain training (levels 1), not {reason}")
     started = time.perf_counter()
     sources = {block: MemoryBatches(data, plan_members(data, spec, block)) for block in blocks}
     together = MemoryBatches(data, [plan for block in blocks for plan in sources[block].plans])
